@@ -1,0 +1,15 @@
+"""Typed keys for the shared resources stored on the aiohttp application and request."""
+
+from aiohttp import web
+
+from api.metrics import Metrics
+from domain.context import Context
+from domain.settings import Settings
+from vpn.pool import BackendPool
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", BackendPool)
+CONTEXT = web.AppKey("context", Context)
+METRICS = web.AppKey("metrics", Metrics)
+# The audit actor of an authenticated request (``api:<token name>``).
+ACTOR = web.RequestKey("actor", str)

@@ -1,0 +1,34 @@
+"""API token authentication, applied by the route table to every protected view."""
+
+import functools
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from api.app_keys import ACTOR
+from domain import audit, tokens
+from domain.errors import Unauthorized
+
+SCHEMES = ("bearer", "token")  # "Token" is what the original Django REST clients send
+
+
+def token_from(header: str | None) -> str:
+    """The plaintext token of an ``Authorization: Bearer|Token <token>`` header."""
+    if not header:
+        raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'")
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() not in SCHEMES or not value.strip():
+        raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")
+    return value.strip()
+
+
+def require_token(view: Handler) -> Handler:
+    """Wrap ``view`` so it runs only for a live token, with the token's audit actor set."""
+
+    @functools.wraps(view)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        token = await tokens.authenticate(token_from(request.headers.get("Authorization")))
+        request[ACTOR] = audit.api_actor(token.name)
+        return await view(request)
+
+    return guarded

@@ -1,0 +1,138 @@
+"""Response models (the JSON envelope and its payloads) and how views render them."""
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from db.models import User, VPNKey
+
+
+class FieldError(BaseModel):
+    """One rejected input field."""
+
+    field: str = Field(description="dotted path of the field, e.g. `user.id`; empty for the body")
+    message: str
+
+
+class Envelope(BaseModel):
+    """Every response carries the HTTP status and a human-readable sentence."""
+
+    status: int = Field(description="the HTTP status, repeated")
+    details: str
+
+
+class ErrorEnvelope(Envelope):
+    """An error; ``errors`` lists the rejected fields of a 400."""
+
+    errors: list[FieldError] | None = None
+
+
+class UserOut(BaseModel):
+    """A Telegram user."""
+
+    id: int
+    first_name: str | None
+    last_name: str | None
+    username: str | None
+    language_code: str | None
+    has_demo: bool = Field(description="the user has received their one demo key")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> "UserOut":
+        """The JSON view of a user row."""
+        return cls(
+            id=user.id,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            username=user.username,
+            language_code=user.language_code,
+            has_demo=user.demo_issued_at is not None,
+            created_at=_utc(user.created_at),
+            updated_at=_utc(user.updated_at),
+        )
+
+
+class KeyOut(BaseModel):
+    """A VPN access key ("token")."""
+
+    id: int
+    server: str = Field(description="server name (`srv_name`)")
+    tg_id: int | None = Field(description="owner's Telegram id; null when unbound")
+    name: str
+    access_url: str = Field(description="the `ss://` URL to paste into an Outline client")
+    is_active: bool
+    inactive_reason: Literal["manual", "expired", "traffic"] | None
+    is_demo: bool
+    valid_until: datetime | None = Field(description="UTC; the key stops at this instant")
+    traffic_limit: int | None = Field(description="bytes over the key's life; null = unlimited")
+    traffic_used: int = Field(description="bytes used, carried over refreshes")
+    previous_id: int | None = Field(description="the key this one replaced")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, key: VPNKey) -> "KeyOut":
+        """The JSON view of a key row (its ``server`` must be loaded)."""
+        return cls(
+            id=key.id,
+            server=key.server.name,
+            tg_id=key.owner_id,
+            name=key.name,
+            access_url=key.access_url or "",
+            is_active=key.is_active,
+            inactive_reason=key.inactive_reason.value if key.inactive_reason else None,
+            is_demo=key.is_demo,
+            valid_until=_utc(key.valid_until) if key.valid_until else None,
+            traffic_limit=key.traffic_limit,
+            traffic_used=key.traffic_used,
+            previous_id=key.previous_id,
+            created_at=_utc(key.created_at),
+            updated_at=_utc(key.updated_at),
+        )
+
+
+class UserEnvelope(Envelope):
+    user: UserOut
+
+
+class KeysEnvelope(Envelope):
+    vpn_keys: list[KeyOut]
+
+
+class ServerState(BaseModel):
+    """One server as the readiness check saw it (never its URL)."""
+
+    name: str
+    reachable: bool
+    latency_ms: float | None
+    error: str | None
+
+
+class ReadyEnvelope(Envelope):
+    database: Literal["ok", "unavailable"]
+    servers: list[ServerState]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def reply(model: Envelope) -> web.Response:
+    """The JSON response for an envelope, with its ``status`` as the HTTP status."""
+    body = model.model_dump_json(exclude_none=isinstance(model, ErrorEnvelope))
+    return web.Response(text=body, status=model.status, content_type="application/json")
+
+
+def user_reply(user: User, details: str) -> web.Response:
+    """``{"user": …}`` with status 200."""
+    return reply(UserEnvelope(status=200, details=details, user=UserOut.of(user)))
+
+
+def keys_reply(keys: list[VPNKey], details: str, status: int = 200) -> web.Response:
+    """``{"vpn_keys": […]}``."""
+    payload = [KeyOut.of(key) for key in keys]
+    return reply(KeysEnvelope(status=status, details=details, vpn_keys=payload))

@@ -1,0 +1,173 @@
+"""Request models: path parameters and JSON bodies, validated strictly (no type coercion)."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+
+from api.fields import Bytes, Days, KeyId, KeyName, ServerName, TgId, ValidUntil, text
+
+STRICT = ConfigDict(strict=True, regex_engine="python-re", extra="forbid")
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Hide a ``None`` default that only marks a field as optional."""
+    schema.pop("default", None)
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused."""
+
+    model_config = STRICT
+
+
+# --- path parameters --------------------------------------------------------------------
+
+
+class UserPath(Body):
+    tg_id: TgId
+
+
+class UserServerPath(Body):
+    tg_id: TgId
+    srv_name: ServerName
+
+
+class ServerPath(Body):
+    srv_name: ServerName
+
+
+class DemoPath(Body):
+    """``vpn_token/{id}/{srv_name}`` read as a user id (POST)."""
+
+    tg_id: TgId = Field(alias="id")
+    srv_name: ServerName
+
+
+class KeyPath(Body):
+    """``vpn_token/{id}/{srv_name}`` read as a key id (PATCH, DELETE)."""
+
+    token_id: KeyId = Field(alias="id")
+    srv_name: ServerName
+
+
+class RefreshPath(Body):
+    token_id: KeyId
+    srv_name: ServerName
+
+
+class BindPath(Body):
+    token_id: KeyId
+    tg_id: TgId
+    srv_name: ServerName
+
+
+# --- bodies -----------------------------------------------------------------------------
+
+
+class UserIn(BaseModel):
+    """A Telegram user as the caller knows it (other Telegram fields are ignored)."""
+
+    model_config = ConfigDict(strict=True, regex_engine="python-re", extra="ignore")
+
+    id: TgId
+    first_name: text(256) | None
+    last_name: text(256) | None
+    username: text(64) | None
+    language_code: text(16) | None = None
+
+
+class UserBody(BaseModel):
+    """Body of ``POST api/user/``."""
+
+    model_config = ConfigDict(strict=True, regex_engine="python-re", extra="ignore")
+
+    user: UserIn
+
+
+class CreateDemo(Body):
+    """Body of ``POST api/vpn_token/{tg_id}/{srv_name}/``."""
+
+    command: Literal["create_demo_token"]
+
+
+class Refresh(Body):
+    """Body of ``POST api/vpn_token/{token_id}/refresh/{srv_name}/``."""
+
+    command: Literal["refresh_token"]
+
+
+class CreateKey(Body):
+    """Body of ``POST api/vpn_token/{srv_name}/``: a new key, optionally bound and limited."""
+
+    model_config = ConfigDict(json_schema_extra={"not": {"required": ["valid_until", "days"]}})
+
+    command: Literal["create_new_token"]
+    tg_id: TgId | None = None
+    name: KeyName | None = None
+    valid_until: ValidUntil = None
+    days: Days | None = Field(None, description="valid for this many days from now")
+    traffic_limit: Bytes | None = Field(None, description="bytes; null = unlimited")
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> Self:
+        if {"valid_until", "days"} <= self.model_fields_set:
+            raise ValueError("give either valid_until or days, not both")
+        return self
+
+
+class Bind(Body):
+    """Body of ``PATCH api/vpn_token/{token_id}/user/{tg_id}/{srv_name}/``."""
+
+    command: Literal["add_user_to_token"]
+    force: bool = Field(False, description="take the key from the user who holds it")
+
+
+class SetValidDate(Body):
+    """Set the expiry (``valid_until``, null clears it) or extend it by ``days``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["valid_until"]}, {"required": ["days"]}]}
+    )
+
+    command: Literal["token_valid_date"]
+    valid_until: ValidUntil = None
+    days: Days = Field(
+        None,  # type: ignore[assignment]
+        description="extend from the later of now and the current expiry",
+        json_schema_extra=_no_default,
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if len({"valid_until", "days"} & self.model_fields_set) != 1:
+            raise ValueError("give exactly one of valid_until or days")
+        return self
+
+
+class SetActive(Body):
+    command: Literal["token_is_active"]
+    is_active: bool
+
+
+class Rename(Body):
+    command: Literal["token_name"]
+    name: KeyName
+
+
+class SetTrafficLimit(Body):
+    command: Literal["token_traffic_limit"]
+    traffic_limit: Bytes | None = Field(description="bytes; null = unlimited")
+
+
+class KeyChange(RootModel):
+    """Body of ``PATCH api/vpn_token/{token_id}/{srv_name}/``: one change, named by ``command``."""
+
+    root: Annotated[
+        SetValidDate | SetActive | Rename | SetTrafficLimit, Field(discriminator="command")
+    ]
+
+
+def valid_until_of(body: SetValidDate | CreateKey) -> datetime | None:
+    """The parsed expiry (typed as the datetime the validator produced)."""
+    return body.valid_until

@@ -1,0 +1,1 @@
+"""Request handlers, one module per resource; each parses, calls one domain function, renders."""

@@ -1,0 +1,164 @@
+"""Inline keyboards of the admin panel."""
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import (
+    AdminAction,
+    AdminCB,
+    AdminIssueCB,
+    AdminKeyAction,
+    AdminKeyCB,
+    AdminUserCB,
+    BroadcastAction,
+    BroadcastCB,
+)
+from db.models import InactiveReason, VPNKey, VPNServer
+from domain.user_keys import UserOverview
+
+
+def _back(builder: InlineKeyboardBuilder, callback_data: AdminCB | AdminUserCB) -> None:
+    builder.row()
+    builder.button(text="« " + _("Back"), callback_data=callback_data)
+
+
+def menu() -> InlineKeyboardMarkup:
+    """Statistics · Find a user · Server health · Broadcast."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text="📊 " + _("Statistics"), callback_data=AdminCB(action=AdminAction.STATS))
+    builder.button(text="🔎 " + _("Find a user"), callback_data=AdminCB(action=AdminAction.FIND))
+    builder.button(
+        text="🩺 " + _("Server health"), callback_data=AdminCB(action=AdminAction.HEALTH)
+    )
+    builder.button(
+        text="📣 " + _("Broadcast"), callback_data=AdminCB(action=AdminAction.BROADCAST)
+    )
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def back_to_menu() -> InlineKeyboardMarkup:
+    """Back to the admin panel."""
+    builder = InlineKeyboardBuilder()
+    _back(builder, AdminCB(action=AdminAction.MENU))
+    return builder.as_markup()
+
+
+def refresh_back(section: AdminAction) -> InlineKeyboardMarkup:
+    """Update this section again · Back."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text="🔄 " + _("Update"), callback_data=AdminCB(action=section))
+    _back(builder, AdminCB(action=AdminAction.MENU))
+    return builder.as_markup()
+
+
+def cancel() -> InlineKeyboardMarkup:
+    """Cancel the question and return to the admin panel."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("Cancel"), callback_data=AdminCB(action=AdminAction.CANCEL))
+    return builder.as_markup()
+
+
+def user_card(overview: UserOverview) -> InlineKeyboardMarkup:
+    """One button per key, Issue a key, Back."""
+    builder = InlineKeyboardBuilder()
+    for key in overview.keys:
+        builder.button(
+            text=f"🔑 #{key.id} {key.name}",
+            callback_data=AdminKeyCB(action=AdminKeyAction.SHOW, key_id=key.id),
+        )
+    builder.button(
+        text="➕ " + _("Issue a key"), callback_data=AdminIssueCB(user_id=overview.user.id)
+    )
+    builder.adjust(1)
+    _back(builder, AdminCB(action=AdminAction.MENU))
+    return builder.as_markup()
+
+
+def key_card(key: VPNKey) -> InlineKeyboardMarkup:
+    """+7 / +30 days · Limit · Enable or Disable · Refresh · Delete · Back to the owner."""
+    builder = InlineKeyboardBuilder()
+
+    def button(text: str, action: AdminKeyAction) -> None:
+        builder.button(text=text, callback_data=AdminKeyCB(action=action, key_id=key.id))
+
+    button("+7 " + _("days"), AdminKeyAction.EXTEND_7)
+    button("+30 " + _("days"), AdminKeyAction.EXTEND_30)
+    button("📏 " + _("Set limit"), AdminKeyAction.LIMIT)
+    if key.inactive_reason == InactiveReason.MANUAL:
+        button("▶️ " + _("Enable"), AdminKeyAction.ENABLE)
+    else:
+        button("⏸ " + _("Disable"), AdminKeyAction.DISABLE)
+    button("🔄 " + _("Refresh"), AdminKeyAction.REFRESH)
+    button("🗑 " + _("Delete"), AdminKeyAction.DELETE)
+    builder.adjust(2)
+    if key.owner_id is not None:
+        _back(builder, AdminUserCB(user_id=key.owner_id))
+    else:
+        _back(builder, AdminCB(action=AdminAction.MENU))
+    return builder.as_markup()
+
+
+def delete_confirm(key: VPNKey) -> InlineKeyboardMarkup:
+    """Yes, delete · Cancel."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text="🗑 " + _("Yes, delete"),
+        callback_data=AdminKeyCB(action=AdminKeyAction.DELETE_OK, key_id=key.id),
+    )
+    builder.button(
+        text=_("Cancel"), callback_data=AdminKeyCB(action=AdminKeyAction.SHOW, key_id=key.id)
+    )
+    return builder.as_markup()
+
+
+def key_cancel(key_id: int) -> InlineKeyboardMarkup:
+    """Cancel a question about a key and return to its card."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("Cancel"), callback_data=AdminKeyCB(action=AdminKeyAction.SHOW, key_id=key_id)
+    )
+    return builder.as_markup()
+
+
+def back_to_user(user_id: int | None) -> InlineKeyboardMarkup:
+    """Back to a user's card (or to the panel for an unbound key)."""
+    builder = InlineKeyboardBuilder()
+    _back(builder, AdminUserCB(user_id=user_id) if user_id else AdminCB(action=AdminAction.MENU))
+    return builder.as_markup()
+
+
+def issue_servers(user_id: int, servers: list[VPNServer]) -> InlineKeyboardMarkup:
+    """One button per active server for a new key."""
+    builder = InlineKeyboardBuilder()
+    for server in servers:
+        builder.button(
+            text=f"🌍 {server.name}",
+            callback_data=AdminIssueCB(user_id=user_id, server_id=server.id),
+        )
+    builder.adjust(1)
+    _back(builder, AdminUserCB(user_id=user_id))
+    return builder.as_markup()
+
+
+def broadcast_confirm() -> InlineKeyboardMarkup:
+    """Send to everyone · Cancel."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text="📣 " + _("Send to everyone"),
+        callback_data=BroadcastCB(action=BroadcastAction.SEND),
+    )
+    builder.button(text=_("Cancel"), callback_data=BroadcastCB(action=BroadcastAction.CANCEL))
+    return builder.as_markup()
+
+
+def broadcast_progress(broadcast_id: int) -> InlineKeyboardMarkup:
+    """Update the delivery counts · Back."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text="🔄 " + _("Update"),
+        callback_data=BroadcastCB(action=BroadcastAction.PROGRESS, broadcast_id=broadcast_id),
+    )
+    _back(builder, AdminCB(action=AdminAction.MENU))
+    return builder.as_markup()

@@ -1,0 +1,113 @@
+"""Formatting of the admin panel: statistics, server health, a user and their keys."""
+
+from datetime import datetime
+from html import escape
+
+from aiogram.utils.i18n import gettext as _
+
+from bot.texts import expiry, fmt_bytes, fmt_date, key_status, usage
+from db.models import VPNKey
+from domain.servers import ServerHealth
+from domain.stats import Stats
+from domain.user_keys import UserOverview
+
+
+def menu() -> str:
+    """The admin panel's title."""
+    return "<b>" + _("Admin panel") + "</b>\n" + _("Choose a section:")
+
+
+def stats(figures: Stats) -> str:
+    """Users, live keys per server and traffic."""
+    lines = [
+        "<b>" + _("Statistics") + "</b>",
+        _("Users: {n} (blocked the bot: {blocked}, took the trial: {trial})").format(
+            n=figures.users, blocked=figures.blocked_users, trial=figures.trial_users
+        ),
+        _("Live keys: {n} (active: {active})").format(
+            n=figures.live_keys, active=figures.active_keys
+        ),
+        _("Traffic of live keys: {traffic}").format(traffic=fmt_bytes(figures.traffic_used)),
+        "",
+    ]
+    for s in figures.servers:
+        state = "" if s.is_active else " (" + _("disabled") + ")"
+        lines.append(
+            _("<b>{server}</b>{state}: {n} keys, {active} active, {traffic}").format(
+                server=escape(s.name),
+                state=state,
+                n=s.live_keys,
+                active=s.active_keys,
+                traffic=fmt_bytes(s.traffic_used),
+            )
+        )
+    if not figures.servers:
+        lines.append(_("No servers registered."))
+    return "\n".join(lines)
+
+
+def health(report: list[ServerHealth]) -> str:
+    """Reachability, key counts and latency of every server."""
+    lines = ["<b>" + _("Server health") + "</b>"]
+    for h in report:
+        state = "" if h.is_active else " (" + _("disabled") + ")"
+        if h.reachable:
+            detail = _("reachable, {ms:.0f} ms, {remote} keys on the server, {live} live here")
+            detail = detail.format(ms=h.latency_ms or 0, remote=h.remote_keys, live=h.live_keys)
+            lines.append(f"🟢 <b>{escape(h.name)}</b>{state}: {detail}")
+        else:
+            detail = _("unreachable ({error}), {live} live keys here")
+            detail = detail.format(error=escape(h.error or "?"), live=h.live_keys)
+            lines.append(f"🔴 <b>{escape(h.name)}</b>{state}: {detail}")
+    if not report:
+        lines.append(_("No servers registered."))
+    return "\n".join(lines)
+
+
+def user_card(overview: UserOverview, now: datetime) -> str:
+    """A user's profile and a one-line summary of each live key."""
+    user = overview.user
+    name = " ".join(part for part in (user.first_name, user.last_name) if part) or "—"
+    lines = [
+        f"<b>{escape(name)}</b> (<code>{user.id}</code>)",
+        _("Username: {username}").format(
+            username="@" + escape(user.username) if user.username else "—"
+        ),
+        _("Language: {code}").format(code=escape(user.language_code or "—")),
+        _("Registered: {date}").format(date=fmt_date(user.created_at)),
+        _("Trial: {state}").format(
+            state=fmt_date(user.demo_issued_at) if user.demo_issued_at else _("not taken")
+        ),
+    ]
+    if user.bot_blocked_at:
+        lines.append(
+            "⛔ " + _("Blocked the bot on {date}").format(date=fmt_date(user.bot_blocked_at))
+        )
+    lines.append("")
+    if not overview.keys:
+        lines.append(_("No live keys."))
+    for key in overview.keys:
+        lines.append(f"#{key.id} <b>{escape(key.name)}</b> — {key_status(key, now)}")
+    return "\n".join(lines)
+
+
+def key_card(key: VPNKey, now: datetime) -> str:
+    """Everything about one key, for an admin."""
+    return "\n".join(
+        (
+            f"#{key.id} <b>{escape(key.name)}</b> — {key_status(key, now)}",
+            _("Owner: {owner}").format(owner=key.owner_id or "—"),
+            _("Server: {server}").format(server=escape(key.server.name)),
+            _("Valid: {expiry}").format(expiry=expiry(key, now)),
+            _("Traffic: {usage}").format(usage=usage(key.traffic_used, key.traffic_limit)),
+            _("Trial key: {yes}").format(yes=_("yes") if key.is_demo else _("no")),
+            f"<code>{escape(key.access_url or '')}</code>",
+        )
+    )
+
+
+def limit_prompt(key: VPNKey) -> str:
+    """The request for a new traffic limit."""
+    return _(
+        "Send the new traffic limit of #{id} in GB (for example 50), or “-” for no limit."
+    ).format(id=key.id)

@@ -1,0 +1,116 @@
+"""Callback data factories: ids and fixed action names only (Telegram allows 64 bytes)."""
+
+from enum import StrEnum
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class MenuAction(StrEnum):
+    """Main-menu destinations."""
+
+    HOME = "home"
+    KEYS = "keys"
+    TRIAL = "trial"
+    HELP = "help"
+    LANGUAGE = "lang"
+
+
+class KeyAction(StrEnum):
+    """What a button on a user's key card does."""
+
+    SHOW = "show"
+    QR = "qr"
+    REFRESH = "refresh"
+    REFRESH_OK = "refresh_ok"
+    RENAME = "rename"
+
+
+class AdminAction(StrEnum):
+    """Admin-panel destinations."""
+
+    MENU = "menu"
+    STATS = "stats"
+    FIND = "find"
+    HEALTH = "health"
+    BROADCAST = "broadcast"
+    CANCEL = "cancel"
+
+
+class AdminKeyAction(StrEnum):
+    """What an admin can do to any key."""
+
+    SHOW = "show"
+    EXTEND_7 = "ext7"
+    EXTEND_30 = "ext30"
+    LIMIT = "limit"
+    ENABLE = "on"
+    DISABLE = "off"
+    REFRESH = "refresh"
+    DELETE = "del"
+    DELETE_OK = "del_ok"
+
+
+class BroadcastAction(StrEnum):
+    """Steps of a broadcast after its preview."""
+
+    SEND = "send"
+    CANCEL = "cancel"
+    PROGRESS = "progress"
+
+
+class MenuCB(CallbackData, prefix="m"):
+    """A main-menu button."""
+
+    action: MenuAction
+
+
+class KeyCB(CallbackData, prefix="k"):
+    """A button on one of the user's own keys."""
+
+    action: KeyAction
+    key_id: int
+
+
+class TrialCB(CallbackData, prefix="t"):
+    """The server chosen for the free trial."""
+
+    server_id: int
+
+
+class LanguageCB(CallbackData, prefix="l"):
+    """The interface language chosen."""
+
+    code: str
+
+
+class AdminCB(CallbackData, prefix="a"):
+    """An admin-panel button."""
+
+    action: AdminAction
+
+
+class AdminUserCB(CallbackData, prefix="au"):
+    """Show a user in the admin panel."""
+
+    user_id: int
+
+
+class AdminIssueCB(CallbackData, prefix="ai"):
+    """Issue a new key to a user; ``server_id`` 0 means "choose a server first"."""
+
+    user_id: int
+    server_id: int = 0
+
+
+class AdminKeyCB(CallbackData, prefix="ak"):
+    """An admin action on any key."""
+
+    action: AdminKeyAction
+    key_id: int
+
+
+class BroadcastCB(CallbackData, prefix="b"):
+    """Confirm, cancel or follow a broadcast."""
+
+    action: BroadcastAction
+    broadcast_id: int = 0

@@ -1,0 +1,1 @@
+"""One router per feature; ``create_router()`` in each module builds a fresh one."""

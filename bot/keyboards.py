@@ -1,0 +1,106 @@
+"""Inline keyboards of the user-facing screens."""
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import KeyAction, KeyCB, LanguageCB, MenuAction, MenuCB, TrialCB
+from bot.texts import OUTLINE_CLIENTS
+from db.models import VPNKey, VPNServer
+
+LANGUAGE_NAMES = {"en": "🇬🇧 English", "ru": "🇷🇺 Русский"}
+
+
+def back_to_menu(builder: InlineKeyboardBuilder | None = None) -> InlineKeyboardMarkup:
+    """A single "Back" button to the main menu (appended to ``builder``)."""
+    builder = builder or InlineKeyboardBuilder()
+    builder.row()
+    builder.button(text="« " + _("Back"), callback_data=MenuCB(action=MenuAction.HOME))
+    return builder.as_markup()
+
+
+def main_menu(*, show_trial: bool) -> InlineKeyboardMarkup:
+    """My keys · Free trial (until used) · How to connect · Language."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text="🔑 " + _("My keys"), callback_data=MenuCB(action=MenuAction.KEYS))
+    if show_trial:
+        builder.button(text="🎁 " + _("Free trial"), callback_data=MenuCB(action=MenuAction.TRIAL))
+    builder.button(text="📖 " + _("How to connect"), callback_data=MenuCB(action=MenuAction.HELP))
+    builder.button(text="🌐 " + _("Language"), callback_data=MenuCB(action=MenuAction.LANGUAGE))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def keys_list(keys: list[VPNKey], *, show_trial: bool) -> InlineKeyboardMarkup:
+    """One button per key, the trial offer when there is nothing else, and Back."""
+    builder = InlineKeyboardBuilder()
+    for key in keys:
+        builder.button(
+            text=f"🔑 {key.name}", callback_data=KeyCB(action=KeyAction.SHOW, key_id=key.id)
+        )
+    if show_trial:
+        builder.button(text="🎁 " + _("Free trial"), callback_data=MenuCB(action=MenuAction.TRIAL))
+    builder.adjust(1)
+    return back_to_menu(builder)
+
+
+def key_card(key_id: int) -> InlineKeyboardMarkup:
+    """QR code · Refresh · Rename · Back to the list."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text="📷 " + _("QR code"), callback_data=KeyCB(action=KeyAction.QR, key_id=key_id)
+    )
+    builder.button(
+        text="🔄 " + _("Refresh"), callback_data=KeyCB(action=KeyAction.REFRESH, key_id=key_id)
+    )
+    builder.button(
+        text="✏️ " + _("Rename"), callback_data=KeyCB(action=KeyAction.RENAME, key_id=key_id)
+    )
+    builder.button(text="« " + _("Back"), callback_data=MenuCB(action=MenuAction.KEYS))
+    builder.adjust(1, 2, 1)
+    return builder.as_markup()
+
+
+def refresh_confirm(key_id: int) -> InlineKeyboardMarkup:
+    """Yes, refresh · Cancel."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text="✅ " + _("Yes, refresh"),
+        callback_data=KeyCB(action=KeyAction.REFRESH_OK, key_id=key_id),
+    )
+    builder.button(text=_("Cancel"), callback_data=KeyCB(action=KeyAction.SHOW, key_id=key_id))
+    return builder.as_markup()
+
+
+def rename_cancel(key_id: int) -> InlineKeyboardMarkup:
+    """Cancel the rename and return to the card."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("Cancel"), callback_data=KeyCB(action=KeyAction.SHOW, key_id=key_id))
+    return builder.as_markup()
+
+
+def trial_servers(servers: list[VPNServer]) -> InlineKeyboardMarkup:
+    """One button per active server."""
+    builder = InlineKeyboardBuilder()
+    for server in servers:
+        builder.button(text=f"🌍 {server.name}", callback_data=TrialCB(server_id=server.id))
+    builder.adjust(1)
+    return back_to_menu(builder)
+
+
+def connect_help() -> InlineKeyboardMarkup:
+    """Download links of the Outline client per platform."""
+    builder = InlineKeyboardBuilder()
+    for platform, url in OUTLINE_CLIENTS:
+        builder.button(text=f"⬇️ {platform}", url=url)
+    builder.adjust(2)
+    return back_to_menu(builder)
+
+
+def languages() -> InlineKeyboardMarkup:
+    """One button per interface language."""
+    builder = InlineKeyboardBuilder()
+    for code, name in LANGUAGE_NAMES.items():
+        builder.button(text=name, callback_data=LanguageCB(code=code))
+    builder.adjust(2)
+    return back_to_menu(builder)

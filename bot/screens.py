@@ -1,0 +1,28 @@
+"""Showing a screen: edit the pressed message in place, or answer a command with a new one."""
+
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot.qr import qr_png
+from db.models import VPNKey
+
+Event = Message | CallbackQuery
+
+
+async def show(event: Event, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Replace the pressed message's text (callbacks) or send a new message (commands)."""
+    if isinstance(event, Message):
+        await event.answer(text, reply_markup=markup)
+        return
+    if isinstance(event.message, Message):
+        await event.message.edit_text(text, reply_markup=markup)
+    elif event.bot is not None:  # too old to edit: send a fresh copy instead
+        await event.bot.send_message(event.from_user.id, text, reply_markup=markup)
+    await event.answer()
+
+
+async def send_qr(event: Event, key: VPNKey) -> None:
+    """Send the key's access URL as a QR code picture to the chat of ``event``."""
+    photo = BufferedInputFile(qr_png(key.access_url or ""), filename=f"key-{key.id}.png")
+    chat_id = event.chat.id if isinstance(event, Message) else event.from_user.id
+    if event.bot is not None:
+        await event.bot.send_photo(chat_id, photo, caption=f"🔑 {key.name}", parse_mode=None)

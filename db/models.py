@@ -1,0 +1,192 @@
+"""Tortoise ORM models for every entity of the service."""
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class KeyState(StrEnum):
+    """Where a key is in its life; ``creating`` rows are not yet confirmed on the server."""
+
+    CREATING = "creating"
+    LIVE = "live"
+    DELETED = "deleted"
+
+
+class InactiveReason(StrEnum):
+    """Why a key is cut off."""
+
+    MANUAL = "manual"
+    EXPIRED = "expired"
+    TRAFFIC = "traffic"
+
+
+class TrafficReset(StrEnum):
+    """When a key's traffic allowance starts over."""
+
+    NO_RESET = "no_reset"
+    MONTHLY = "monthly"
+
+
+class User(Model):
+    """A Telegram user; ``id`` is the Telegram user id."""
+
+    id = fields.BigIntField(primary_key=True, generated=False)
+    first_name = fields.CharField(max_length=256, null=True)
+    last_name = fields.CharField(max_length=256, null=True)
+    username = fields.CharField(max_length=64, null=True, db_index=True)
+    language_code = fields.CharField(max_length=16, null=True)
+    start_payload = fields.CharField(max_length=64, null=True)
+    demo_issued_at = fields.DatetimeField(null=True)
+    bot_blocked_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "users"
+
+
+class VPNServer(Model):
+    """A VPN server the service manages; ``api_url`` is a secret."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=32, unique=True)
+    kind = fields.CharField(max_length=16, default="outline")
+    api_url = fields.CharField(max_length=512)
+    cert_sha256 = fields.CharField(max_length=64, null=True)
+    is_active = fields.BooleanField(default=True)
+    last_synced_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "vpn_servers"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VPNKey(Model):
+    """An access key ("token"); deleted keys stay for history."""
+
+    id = fields.IntField(primary_key=True)
+    server: fields.ForeignKeyRelation[VPNServer] = fields.ForeignKeyField(
+        "models.VPNServer", related_name="keys", on_delete=fields.RESTRICT
+    )
+    owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="keys", null=True, on_delete=fields.SET_NULL
+    )
+    remote_id = fields.CharField(max_length=64)
+    name = fields.CharField(max_length=100)
+    access_url = fields.CharField(max_length=1024, null=True)
+    state = fields.CharEnumField(KeyState, max_length=16, default=KeyState.CREATING)
+    is_active = fields.BooleanField(default=True)
+    inactive_reason = fields.CharEnumField(InactiveReason, max_length=16, null=True)
+    is_demo = fields.BooleanField(default=False)
+    valid_until = fields.DatetimeField(null=True)
+    traffic_limit = fields.BigIntField(null=True)
+    traffic_used = fields.BigIntField(default=0)
+    usage_baseline = fields.BigIntField(default=0)
+    traffic_reset = fields.CharEnumField(TrafficReset, max_length=16, default=TrafficReset.NO_RESET)
+    period_started_at = fields.DatetimeField(null=True)
+    previous: fields.ForeignKeyNullableRelation["VPNKey"] = fields.ForeignKeyField(
+        "models.VPNKey", related_name="next_keys", null=True, on_delete=fields.SET_NULL
+    )
+    deleted_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    server_id: int
+    owner_id: int | None
+    previous_id: int | None
+
+    class Meta:
+        table = "vpn_keys"
+        unique_together = (("server", "remote_id"),)
+        indexes = (("state", "valid_until"), ("state", "owner"))
+
+
+class ApiToken(Model):
+    """A credential for the HTTP API; only the SHA-256 of the plaintext is stored."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_tokens"
+
+
+class AuditEvent(Model):
+    """One state change of a key or user, with who made it."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    actor = fields.CharField(max_length=128)
+    action = fields.CharField(max_length=64)
+    key: fields.ForeignKeyNullableRelation[VPNKey] = fields.ForeignKeyField(
+        "models.VPNKey", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    details = fields.JSONField(default=dict)
+
+    key_id: int | None
+    user_id: int | None
+
+    class Meta:
+        table = "audit_events"
+
+
+class Notice(Model):
+    """Outbox row: a Telegram message or an outgoing webhook waiting to be delivered."""
+
+    id = fields.BigIntField(primary_key=True)
+    channel = fields.CharField(max_length=16)
+    kind = fields.CharField(max_length=32)
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="notices", null=True, on_delete=fields.CASCADE
+    )
+    key: fields.ForeignKeyNullableRelation[VPNKey] = fields.ForeignKeyField(
+        "models.VPNKey", related_name="notices", null=True, on_delete=fields.SET_NULL
+    )
+    payload = fields.JSONField(default=dict)
+    dedup_key = fields.CharField(max_length=128, null=True, unique=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)
+    last_error = fields.CharField(max_length=256, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    user_id: int | None
+    key_id: int | None
+
+    class Meta:
+        table = "notices"
+        indexes = (("sent_at", "failed_at", "next_attempt_at"),)
+
+
+class TrafficBucket(Model):
+    """Bytes one key moved in one UTC hour, as the traffic ledger attributed them.
+
+    Kept for a little over Outline's 30-day window: the ledger subtracts what ages out of
+    the server's rolling counter, which the counter alone cannot tell apart from new traffic.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    key: fields.ForeignKeyRelation[VPNKey] = fields.ForeignKeyField(
+        "models.VPNKey", related_name="traffic_buckets", on_delete=fields.CASCADE
+    )
+    hour = fields.DatetimeField(db_index=True)
+    bytes = fields.BigIntField(default=0)
+
+    key_id: int
+
+    class Meta:
+        table = "traffic_buckets"
+        unique_together = (("key", "hour"),)

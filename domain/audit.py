@@ -1,0 +1,34 @@
+"""The audit trail: one row per state change, written inside the change's transaction."""
+
+from typing import Any
+
+from db.models import AuditEvent, VPNKey
+
+CLI = "cli"
+WORKER = "worker"
+
+
+def api_actor(token_name: str) -> str:
+    """The actor string for a call made with an API token."""
+    return f"api:{token_name}"
+
+
+def tg_actor(tg_id: int) -> str:
+    """The actor string for a Telegram user acting through the bot."""
+    return f"tg:{tg_id}"
+
+
+async def record(
+    actor: str,
+    action: str,
+    *,
+    key: VPNKey | None = None,
+    user_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Write one audit event (call it inside the transaction that makes the change)."""
+    if user_id is None and key is not None:
+        user_id = key.owner_id
+    return await AuditEvent.create(
+        actor=actor, action=action, key=key, user_id=user_id, details=details or {}
+    )

@@ -1,0 +1,46 @@
+"""The collaborators every domain operation receives: VPN clients, clock and tunables."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from domain.settings import GIB, Settings
+from vpn.backends import Backend, ServerConfig
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class BackendProvider(Protocol):
+    """Anything that hands out a client for a server (``vpn.pool.BackendPool``)."""
+
+    def get(self, config: ServerConfig) -> Backend: ...
+
+
+@dataclass
+class Context:
+    """Explicit dependencies of the domain layer, built once by the composition root."""
+
+    pool: BackendProvider
+    demo_days: int = 7
+    demo_traffic_bytes: int = GIB
+    clock: Callable[[], datetime] = field(default=utcnow)
+    # A ``creating`` key younger than this may still be in flight; the reconciler leaves it.
+    stale_after: timedelta = timedelta(minutes=2)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, pool: BackendProvider) -> "Context":
+        """A context with the tunables of ``settings``."""
+        return cls(
+            pool=pool,
+            demo_days=settings.demo_days,
+            demo_traffic_bytes=settings.demo_traffic_bytes,
+            stale_after=timedelta(seconds=max(60.0, 3 * settings.outline_timeout_seconds)),
+        )
+
+    def now(self) -> datetime:
+        """The current time according to this context's clock."""
+        return self.clock()

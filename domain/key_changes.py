@@ -1,0 +1,137 @@
+"""Changing a live key: expiry, activity, name, traffic limit, deletion.
+
+The server is changed first and the database after it, so a server failure changes
+nothing here; if the process dies between the two, the reconciler re-applies the
+database's intent to the server.
+"""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from db.models import InactiveReason, KeyState, VPNKey
+from domain import audit, remote, servers
+from domain.context import Context
+from domain.errors import Conflict, Invalid
+from domain.keys import check_name, live_key
+from domain.locks import key_lock
+from domain.rules import settle
+
+Change = Callable[[VPNKey], dict[str, Any]]
+
+
+async def push_state(ctx: Context, key: VPNKey, *, name: str, limit: int | None) -> None:
+    """Make the server match ``key`` given what it held before (``name``/``limit``)."""
+    client = remote.backend(ctx, key.server)
+    if key.name != name:
+        await remote.call(key.server, client.rename_key(key.remote_id, key.name))
+    if remote.server_limit(key) != limit:
+        await remote.call(key.server, client.set_limit(key.remote_id, remote.server_limit(key)))
+
+
+async def change_key(
+    ctx: Context, key_id: int, server: str | None, change: Change, *, actor: str, action: str
+) -> VPNKey:
+    """Apply ``change`` (which edits the key and returns audit details) under the key lock."""
+    async with key_lock(key_id):
+        key = await live_key(key_id, server)
+        if not key.server.is_active:
+            raise Conflict(f"server '{key.server.name}' is disabled", server=key.server.name)
+        name, limit = key.name, remote.server_limit(key)
+        details = change(key)
+        transition = settle(key, ctx.now())
+        await push_state(ctx, key, name=name, limit=limit)
+        async with in_transaction():
+            await key.save()
+            await audit.record(actor, action, key=key, details=details)
+            if transition:
+                await audit.record(actor, transition, key=key)
+        return key
+
+
+def _expiry_change(valid_until: datetime | None) -> Change:
+    def change(key: VPNKey) -> dict[str, Any]:
+        key.valid_until = valid_until
+        return {"valid_until": valid_until.isoformat() if valid_until else None}
+
+    return change
+
+
+async def set_valid_until(
+    ctx: Context, *, key_id: int, server: str, valid_until: datetime | None, actor: str
+) -> VPNKey:
+    """Set (or clear) the expiry; a future date re-opens a key cut for expiry."""
+    if valid_until is not None and valid_until.tzinfo is None:
+        raise Invalid("valid_until must carry a timezone", field="valid_until")
+    change = _expiry_change(valid_until)
+    return await change_key(ctx, key_id, server, change, actor=actor, action="key.extended")
+
+
+async def extend_key(ctx: Context, *, key_id: int, server: str | None, days: int, actor: str) -> VPNKey:
+    """Add ``days`` to the later of now and the current expiry."""
+    if not 1 <= days <= 36500:
+        raise Invalid("days must be between 1 and 36500", field="days")
+
+    def change(key: VPNKey) -> dict[str, Any]:
+        start = max(ctx.now(), key.valid_until or ctx.now())
+        return _expiry_change(start + timedelta(days=days))(key)
+
+    return await change_key(ctx, key_id, server, change, actor=actor, action="key.extended")
+
+
+async def set_active(
+    ctx: Context, *, key_id: int, server: str | None, is_active: bool, actor: str
+) -> VPNKey:
+    """Disable a key by hand, or lift a manual disable (expiry and quota still apply)."""
+
+    def change(key: VPNKey) -> dict[str, Any]:
+        if is_active and key.inactive_reason in (InactiveReason.EXPIRED, InactiveReason.TRAFFIC):
+            why = "expired" if key.inactive_reason == InactiveReason.EXPIRED else "over its quota"
+            raise Conflict(f"key {key.id} is {why}; extend it or raise its limit", key=key.id)
+        key.is_active = is_active
+        key.inactive_reason = None if is_active else InactiveReason.MANUAL
+        return {"is_active": is_active}
+
+    action = "key.enabled" if is_active else "key.disabled"
+    return await change_key(ctx, key_id, server, change, actor=actor, action=action)
+
+
+async def rename_key(ctx: Context, *, key_id: int, server: str | None, name: str, actor: str) -> VPNKey:
+    """Rename a key here and on its server."""
+    name = check_name(name)
+
+    def change(key: VPNKey) -> dict[str, Any]:
+        key.name = name
+        return {"name": name}
+
+    return await change_key(ctx, key_id, server, change, actor=actor, action="key.renamed")
+
+
+async def set_traffic_limit(
+    ctx: Context, *, key_id: int, server: str | None, traffic_limit: int | None, actor: str
+) -> VPNKey:
+    """Set the lifetime traffic allowance in bytes (``None`` = unlimited)."""
+    if traffic_limit is not None and traffic_limit < 0:
+        raise Invalid("traffic_limit must be >= 0 bytes", field="traffic_limit")
+
+    def change(key: VPNKey) -> dict[str, Any]:
+        key.traffic_limit = traffic_limit
+        return {"traffic_limit": traffic_limit}
+
+    return await change_key(ctx, key_id, server, change, actor=actor, action="key.limit_changed")
+
+
+async def delete_key(ctx: Context, *, key_id: int, server: str | None, actor: str) -> VPNKey:
+    """Delete a key on its server, then mark it deleted (kept for history)."""
+    async with key_lock(key_id):
+        key = await live_key(key_id, server)
+        srv = await servers.usable_server(key.server.name)
+        client = remote.backend(ctx, srv)
+        await remote.call(srv, remote.forget_missing(client.delete_key(key.remote_id)))
+        async with in_transaction():
+            key.state, key.deleted_at = KeyState.DELETED, ctx.now()
+            await key.save(update_fields=["state", "deleted_at", "updated_at"])
+            await audit.record(actor, "key.deleted", key=key)
+        return key

@@ -1,0 +1,163 @@
+"""Issuing keys: demo and paid keys, refresh of a leaked key, binding to a user; look-ups."""
+
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from db.models import KeyState, User, VPNKey, VPNServer
+from domain import audit, provisioning, remote, servers, users
+from domain.context import Context
+from domain.errors import Conflict, DomainError, Invalid, NotFound
+from domain.locks import key_lock
+from domain.provisioning import KeySpec
+
+NAME_MAX = 100
+
+
+def check_name(name: str) -> str:
+    """A key name stripped and checked against Outline's limits."""
+    name = name.strip()
+    if not 1 <= len(name) <= NAME_MAX:
+        raise Invalid(f"key name must be 1-{NAME_MAX} characters", field="name")
+    return name
+
+
+async def live_key(key_id: int, server: str | None = None) -> VPNKey:
+    """A live key (with its server loaded), optionally required to be on ``server``."""
+    key = await VPNKey.get_or_none(id=key_id).select_related("server")
+    if key is None or key.state == KeyState.CREATING:
+        raise NotFound(f"key {key_id} not found", key=key_id)
+    if server is not None and key.server.name != server:
+        raise NotFound(f"key {key_id} is not on server '{server}'", key=key_id)
+    if key.state == KeyState.DELETED:
+        raise Conflict(f"key {key_id} has been deleted", key=key_id)
+    return key
+
+
+async def user_keys(tg_id: int, server: str | None = None) -> list[VPNKey]:
+    """A user's live keys, on one server or on all."""
+    await users.get_user(tg_id)
+    query = VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE)
+    if server is not None:
+        query = query.filter(server=await servers.get_server(server))
+    return await query.select_related("server").order_by("id")
+
+
+async def _issue(
+    ctx: Context, server: VPNServer, spec: KeySpec, *, actor: str, action: str
+) -> VPNKey:
+    key = await provisioning.stage(server, spec)
+    created = await provisioning.push(ctx, server, key)
+    async with in_transaction():
+        provisioning.go_live(key, created)
+        await key.save(update_fields=["access_url", "state", "updated_at"])
+        await audit.record(actor, action, key=key, details={"server": server.name})
+    key.server = server
+    return key
+
+
+async def create_demo_key(ctx: Context, *, tg_id: int, server: str, actor: str) -> VPNKey:
+    """The user's one demo key, ever; a second request (even a concurrent one) conflicts."""
+    srv = await servers.usable_server(server)
+    user = await users.get_user(tg_id)
+    claimed = await User.filter(id=tg_id, demo_issued_at=None).update(demo_issued_at=ctx.now())
+    if not claimed:
+        raise Conflict(f"user {tg_id} already received a demo key", user=tg_id)
+    spec = KeySpec(
+        name=f"demo {user.username or tg_id}"[:NAME_MAX],
+        owner_id=tg_id,
+        is_demo=True,
+        valid_until=ctx.now() + timedelta(days=ctx.demo_days),
+        traffic_limit=ctx.demo_traffic_bytes,
+    )
+    try:
+        return await _issue(ctx, srv, spec, actor=actor, action="key.created")
+    except DomainError:
+        await provisioning.release_demo(tg_id)
+        raise
+
+
+async def create_key(
+    ctx: Context,
+    *,
+    server: str,
+    actor: str,
+    tg_id: int | None = None,
+    name: str | None = None,
+    valid_until: datetime | None = None,
+    days: int | None = None,
+    traffic_limit: int | None = None,
+) -> VPNKey:
+    """A new (paid) key, optionally bound to a user, with optional expiry and limit."""
+    if valid_until is not None and days is not None:
+        raise Invalid("give either valid_until or days, not both", field="days")
+    if traffic_limit is not None and traffic_limit < 0:
+        raise Invalid("traffic_limit must be >= 0 bytes", field="traffic_limit")
+    srv = await servers.usable_server(server)
+    if tg_id is not None:
+        await users.get_user(tg_id)
+    if days is not None:
+        valid_until = ctx.now() + timedelta(days=days)
+    spec = KeySpec(
+        name=check_name(name) if name is not None else f"key {tg_id or ''}".strip(),
+        owner_id=tg_id,
+        valid_until=valid_until,
+        traffic_limit=traffic_limit,
+    )
+    return await _issue(ctx, srv, spec, actor=actor, action="key.created")
+
+
+async def refresh_key(ctx: Context, *, key_id: int, server: str, actor: str) -> VPNKey:
+    """Replace a leaked key by a new one on the same server, carrying usage over."""
+    async with key_lock(key_id):
+        old = await live_key(key_id, server)
+        srv = await servers.usable_server(server)
+        client = remote.backend(ctx, srv)
+        counters = await remote.call(srv, client.usage())
+        used = old.traffic_used + max(0, counters.get(old.remote_id, 0) - old.usage_baseline)
+        spec = KeySpec(
+            name=old.name,
+            owner_id=old.owner_id,
+            is_demo=old.is_demo,
+            valid_until=old.valid_until,
+            traffic_limit=old.traffic_limit,
+            traffic_used=used,
+            is_active=old.is_active,
+            inactive_reason=old.inactive_reason,
+            previous_id=old.id,
+        )
+        new = await provisioning.stage(srv, spec)
+        created = await provisioning.push(ctx, srv, new)
+        try:
+            await remote.call(srv, remote.forget_missing(client.delete_key(old.remote_id)))
+        except DomainError:
+            await provisioning.discard(ctx, srv, new)
+            raise
+        async with in_transaction():
+            provisioning.go_live(new, created)
+            await new.save(update_fields=["access_url", "state", "updated_at"])
+            old.state, old.deleted_at, old.traffic_used = KeyState.DELETED, ctx.now(), used
+            await old.save(update_fields=["state", "deleted_at", "traffic_used", "updated_at"])
+            await audit.record(actor, "key.refreshed", key=new, details={"previous_id": old.id})
+    new.server = srv
+    return new
+
+
+async def bind_key(
+    *, key_id: int, server: str, tg_id: int, force: bool = False, actor: str
+) -> VPNKey:
+    """Give a key to a user; taking it from another user needs ``force``."""
+    async with key_lock(key_id):
+        key = await live_key(key_id, server)
+        await users.get_user(tg_id)
+        if key.owner_id == tg_id:
+            return key
+        if key.owner_id is not None and not force:
+            raise Conflict(f"key {key_id} belongs to another user", key=key_id)
+        previous_owner = key.owner_id
+        async with in_transaction():
+            key.owner_id = tg_id
+            await key.save(update_fields=["owner_id", "updated_at"])
+            details = {"from": previous_owner, "to": tg_id}
+            await audit.record(actor, "key.bound", key=key, details=details)
+        return key

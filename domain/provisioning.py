@@ -1,0 +1,87 @@
+"""Creating keys on a server so that a failure at any step leaves no orphan.
+
+A key row is committed in state ``creating`` *before* the server is asked to create a key
+under the id stored in it; only then is it marked ``live``. A failure cleans up at once
+when it can, and otherwise leaves a ``creating`` row the reconciler rolls back.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from db.models import KeyState, User, VPNKey, VPNServer
+from domain import remote
+from domain.context import Context
+from domain.errors import DomainError
+from vpn.backends import RemoteKey
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    """Everything a new key row carries before it exists on the server."""
+
+    name: str
+    owner_id: int | None = None
+    is_demo: bool = False
+    valid_until: datetime | None = None
+    traffic_limit: int | None = None
+    traffic_used: int = 0
+    is_active: bool = True
+    inactive_reason: str | None = None
+    previous_id: int | None = None
+
+
+async def stage(server: VPNServer, spec: KeySpec) -> VPNKey:
+    """Commit the row of a key about to be created (state ``creating``)."""
+    return await VPNKey.create(
+        server=server,
+        remote_id=remote.new_remote_id(),
+        state=KeyState.CREATING,
+        owner_id=spec.owner_id,
+        name=spec.name,
+        is_demo=spec.is_demo,
+        valid_until=spec.valid_until,
+        traffic_limit=spec.traffic_limit,
+        traffic_used=spec.traffic_used,
+        is_active=spec.is_active,
+        inactive_reason=spec.inactive_reason,
+        previous_id=spec.previous_id,
+    )
+
+
+async def push(ctx: Context, server: VPNServer, key: VPNKey) -> RemoteKey:
+    """Create the staged key on the server; on failure undo what can be undone and re-raise."""
+    client = remote.backend(ctx, server)
+    op = client.create_key(key.remote_id, name=key.name, limit=remote.server_limit(key))
+    try:
+        return await remote.call(server, op)
+    except DomainError:
+        await discard(ctx, server, key)
+        raise
+
+
+async def discard(ctx: Context, server: VPNServer, key: VPNKey) -> bool:
+    """Delete a never-confirmed key from the server and its row; ``False`` if it must wait."""
+    try:
+        await remote.call(server, remote.forget_missing(remote.backend(ctx, server).delete_key(key.remote_id)))
+    except DomainError:
+        logger.warning("key %s left for the reconciler: server %s failed", key.id, server.name)
+        return False
+    await key.delete()
+    if key.is_demo and key.owner_id is not None:
+        await release_demo(key.owner_id)
+    return True
+
+
+async def release_demo(tg_id: int) -> None:
+    """Give a user back the demo claim of a demo key that never came to exist."""
+    if not await VPNKey.filter(owner_id=tg_id, is_demo=True).exists():
+        await User.filter(id=tg_id).update(demo_issued_at=None)
+
+
+def go_live(key: VPNKey, created: RemoteKey) -> None:
+    """Mark a staged key as confirmed on the server (caller saves it)."""
+    key.access_url = created.access_url
+    key.state = KeyState.LIVE

@@ -1,0 +1,129 @@
+"""Repairing drift between the database and each server.
+
+* ``creating`` rows older than ``ctx.stale_after`` are rolled back (server key and row);
+* server keys in our id scheme that no live row holds are deleted (orphans);
+* live keys missing on the server are re-created with the same credentials, or flagged;
+* live keys whose name or limit differ on the server get the database's values again.
+Keys outside our id scheme are never touched.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from db.models import KeyState, VPNKey, VPNServer
+from domain import audit, provisioning, remote, servers
+from domain.context import Context
+from domain.errors import DomainError
+from domain.locks import key_lock
+from vpn.backends import Backend, RemoteKey
+from vpn.ssurl import parse_access_url
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconcileReport:
+    """What the reconciler found and did on one server (key ids / remote ids)."""
+
+    server: str
+    rolled_back: list[int] = field(default_factory=list)
+    orphans_deleted: list[str] = field(default_factory=list)
+    recreated: list[int] = field(default_factory=list)
+    reapplied: list[int] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was (or, in a dry run, would be) repaired."""
+        return bool(self.rolled_back or self.orphans_deleted or self.recreated or self.reapplied)
+
+
+async def reconcile(
+    ctx: Context, *, server: str | None = None, dry_run: bool = False, actor: str = audit.WORKER
+) -> list[ReconcileReport]:
+    """Reconcile one server or every active server; a failing server is reported, not raised."""
+    targets = [await servers.get_server(server)] if server else await servers.list_servers(active_only=True)
+    reports = []
+    for srv in targets:
+        report = ReconcileReport(srv.name)
+        try:
+            await _reconcile_server(ctx, srv, report, dry_run=dry_run, actor=actor)
+        except DomainError as exc:
+            report.error = exc.message
+        if report.changed or report.missing or report.error:
+            logger.info("reconcile %s: %s", srv.name, report)
+        reports.append(report)
+    return reports
+
+
+async def _reconcile_server(
+    ctx: Context, srv: VPNServer, report: ReconcileReport, *, dry_run: bool, actor: str
+) -> None:
+    client = remote.backend(ctx, srv)
+    remote_keys = {k.id: k for k in await remote.call(srv, client.list_keys())}
+    rows = await VPNKey.filter(server=srv).exclude(state=KeyState.DELETED)
+    stale_before = ctx.now() - ctx.stale_after
+    keep: set[str] = set()
+    for key in rows:
+        key.server = srv
+        if key.state == KeyState.CREATING:
+            if key.created_at <= stale_before:
+                report.rolled_back.append(key.id)
+                if not dry_run:
+                    await provisioning.discard(ctx, srv, key)
+            else:
+                keep.add(key.remote_id)
+            continue
+        keep.add(key.remote_id)
+        found = remote_keys.get(key.remote_id)
+        if dry_run:
+            _judge(key, found, report)
+        else:
+            await _repair(ctx, client, key, found, report, actor)
+    for remote_id in remote_keys.keys() - keep:
+        if remote.is_ours(remote_id):
+            report.orphans_deleted.append(remote_id)
+            if not dry_run:
+                await remote.call(srv, remote.forget_missing(client.delete_key(remote_id)))
+
+
+def _judge(key: VPNKey, found: RemoteKey | None, report: ReconcileReport) -> None:
+    if found is None:
+        report.recreated.append(key.id)
+    elif found.name != key.name or found.limit != remote.server_limit(key):
+        report.reapplied.append(key.id)
+
+
+async def _repair(
+    ctx: Context,
+    client: Backend,
+    key: VPNKey,
+    found: RemoteKey | None,
+    report: ReconcileReport,
+    actor: str,
+) -> None:
+    srv = key.server
+    async with key_lock(key.id):
+        if found is None:
+            try:
+                creds = parse_access_url(key.access_url or "")
+                op = client.create_key(
+                    key.remote_id,
+                    name=key.name,
+                    limit=remote.server_limit(key),
+                    method=creds.method,
+                    password=creds.password,
+                    port=creds.port,
+                )
+                await remote.call(srv, op)
+            except (ValueError, DomainError):
+                report.missing.append(key.id)
+                return
+            report.recreated.append(key.id)
+            await audit.record(actor, "key.recreated", key=key)
+            return
+        if found.name != key.name or found.limit != remote.server_limit(key):
+            await remote.call(srv, client.rename_key(key.remote_id, key.name))
+            await remote.call(srv, client.set_limit(key.remote_id, remote.server_limit(key)))
+            report.reapplied.append(key.id)

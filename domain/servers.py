@@ -1,0 +1,130 @@
+"""VPN servers: registration (checked live), look-up, enable/disable/remove, health."""
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from tortoise.transactions import in_transaction
+
+from db.models import KeyState, VPNKey, VPNServer
+from domain import audit, remote
+from domain.context import Context
+from domain.errors import Conflict, DomainError, Invalid, NotFound
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+CERT_RE = re.compile(r"[0-9A-Fa-f]{64}")
+KINDS = ("outline",)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerHealth:
+    """One server's reachability as seen just now."""
+
+    name: str
+    is_active: bool
+    reachable: bool
+    latency_ms: float | None
+    remote_keys: int | None
+    live_keys: int
+    error: str | None
+
+
+def parse_installer_line(text: str) -> tuple[str, str | None]:
+    """``(api_url, cert_sha256)`` from the JSON line the Outline installer prints."""
+    try:
+        data = json.loads(text)
+        return str(data["apiUrl"]), data.get("certSha256")
+    except (ValueError, KeyError, TypeError):
+        raise Invalid("expected the installer's JSON: {\"apiUrl\": …, \"certSha256\": …}") from None
+
+
+def _validate(name: str, api_url: str, cert_sha256: str | None, kind: str) -> None:
+    if not NAME_RE.fullmatch(name):
+        raise Invalid("server name must match [a-z0-9][a-z0-9_-]{0,31}", field="name")
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid("API URL must be an http(s) URL", field="api_url")
+    if cert_sha256 is not None and not CERT_RE.fullmatch(cert_sha256):
+        raise Invalid("certificate fingerprint must be 64 hex digits", field="cert_sha256")
+    if kind not in KINDS:
+        raise Invalid(f"server kind must be one of {', '.join(KINDS)}", field="kind")
+
+
+async def add_server(
+    ctx: Context,
+    *,
+    name: str,
+    api_url: str,
+    cert_sha256: str | None = None,
+    kind: str = "outline",
+    actor: str,
+) -> VPNServer:
+    """Register a server after checking that it answers with the given credentials."""
+    cert_sha256 = cert_sha256.replace(":", "").upper() if cert_sha256 else None
+    _validate(name, api_url, cert_sha256, kind)
+    if await VPNServer.exists(name=name):
+        raise Conflict(f"server '{name}' already exists", server=name)
+    server = VPNServer(name=name, kind=kind, api_url=api_url, cert_sha256=cert_sha256)
+    await remote.call(server, remote.backend(ctx, server).server_info())
+    async with in_transaction():
+        await server.save()
+        await audit.record(actor, "server.added", details={"server": name, "kind": kind})
+    return server
+
+
+async def get_server(name: str) -> VPNServer:
+    """The server called ``name``."""
+    server = await VPNServer.get_or_none(name=name)
+    if server is None:
+        raise NotFound(f"server '{name}' not found", server=name)
+    return server
+
+
+async def usable_server(name: str) -> VPNServer:
+    """The server called ``name``, refusing a disabled one."""
+    server = await get_server(name)
+    if not server.is_active:
+        raise Conflict(f"server '{name}' is disabled", server=name)
+    return server
+
+
+async def list_servers(*, active_only: bool = False) -> list[VPNServer]:
+    """Every registered server, by name."""
+    query = VPNServer.filter(is_active=True) if active_only else VPNServer.all()
+    return await query.order_by("name")
+
+
+async def set_server_active(name: str, active: bool, *, actor: str) -> VPNServer:
+    """Enable or disable a server (disabled: no new keys, no changes to its keys)."""
+    server = await get_server(name)
+    async with in_transaction():
+        server.is_active = active
+        await server.save(update_fields=["is_active"])
+        action = "server.enabled" if active else "server.disabled"
+        await audit.record(actor, action, details={"server": name})
+    return server
+
+
+async def remove_server(name: str, *, actor: str) -> None:
+    """Forget a server that holds no live keys (its deleted keys' history goes with it)."""
+    server = await get_server(name)
+    if await VPNKey.filter(server=server).exclude(state=KeyState.DELETED).exists():
+        raise Conflict(f"server '{name}' still has live keys; delete them first", server=name)
+    async with in_transaction():
+        await VPNKey.filter(server=server).delete()
+        await server.delete()
+        await audit.record(actor, "server.removed", details={"server": name})
+
+
+async def check_health(ctx: Context, server: VPNServer) -> ServerHealth:
+    """Ask one server for its keys and time the answer."""
+    live = await VPNKey.filter(server=server, state=KeyState.LIVE).count()
+    started = time.perf_counter()
+    try:
+        keys = await remote.call(server, remote.backend(ctx, server).list_keys())
+    except DomainError as exc:
+        return ServerHealth(server.name, server.is_active, False, None, None, live, exc.message)
+    latency = (time.perf_counter() - started) * 1000
+    return ServerHealth(server.name, server.is_active, True, latency, len(keys), live, None)

@@ -1,0 +1,41 @@
+"""Service configuration from the environment and ``.env`` (the only reader of either)."""
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from db.config import DEFAULT_DATABASE_URL
+
+GIB = 1024**3
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, with the embedded defaults ``make run`` uses."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    database_url: str = DEFAULT_DATABASE_URL
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    telegram_api_base: str | None = None
+    redis_url: SecretStr | None = None
+    demo_days: int = Field(7, ge=1)
+    demo_traffic_bytes: int = Field(GIB, ge=0)
+    expiry_check_seconds: float = Field(30, gt=0)
+    traffic_sync_seconds: float = Field(300, gt=0)
+    reconcile_seconds: float = Field(3600, gt=0)
+    outline_timeout_seconds: float = Field(10, gt=0)
+    webhook_events_url: str | None = None
+    webhook_events_secret: SecretStr | None = None
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value

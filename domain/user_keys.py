@@ -1,0 +1,98 @@
+"""Key access for the bot: own keys (ownership checked here), the trial, admin look-ups."""
+
+from dataclasses import dataclass, field
+
+from db.models import KeyState, User, VPNKey, VPNServer
+from domain import key_changes, keys, servers, users
+from domain.context import Context
+from domain.errors import Conflict, NotFound
+
+
+class TrialUsed(Conflict):
+    """The user already received their one free trial key."""
+
+    code = "trial_used"
+
+
+@dataclass(frozen=True, slots=True)
+class TrialOffer:
+    """Either the issued trial key, or the servers the user must choose from first."""
+
+    key: VPNKey | None = None
+    servers: list[VPNServer] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class UserOverview:
+    """A user with their live keys, for the admin panel."""
+
+    user: User
+    keys: list[VPNKey]
+
+
+async def user_key(tg_id: int, key_id: int, *, any_owner: bool = False) -> VPNKey:
+    """A live key of ``tg_id`` (of anyone with ``any_owner``); another user's key is NotFound."""
+    key = await VPNKey.get_or_none(id=key_id).select_related("server")
+    mine = key is not None and (any_owner or key.owner_id == tg_id)
+    if key is None or not mine or key.state != KeyState.LIVE:
+        # Someone else's key looks exactly like a missing one: ids reveal nothing.
+        raise NotFound(f"key {key_id} not found", key=key_id)
+    return key
+
+
+async def refresh_user_key(
+    ctx: Context, *, tg_id: int, key_id: int, actor: str, any_owner: bool = False
+) -> VPNKey:
+    """Refresh a leaked key after checking that it belongs to ``tg_id``."""
+    key = await user_key(tg_id, key_id, any_owner=any_owner)
+    return await keys.refresh_key(ctx, key_id=key.id, server=key.server.name, actor=actor)
+
+
+async def rename_user_key(
+    ctx: Context, *, tg_id: int, key_id: int, name: str, actor: str
+) -> VPNKey:
+    """Rename one of the user's own keys."""
+    key = await user_key(tg_id, key_id)
+    server = key.server.name
+    return await key_changes.rename_key(ctx, key_id=key.id, server=server, name=name, actor=actor)
+
+
+async def start_trial(
+    ctx: Context, *, tg_id: int, server_id: int | None, actor: str
+) -> TrialOffer:
+    """Issue the trial key; without a server and several to choose from, offer them."""
+    user = await users.get_user(tg_id)
+    if user.demo_issued_at is not None:
+        raise TrialUsed(f"user {tg_id} already received a demo key", user=tg_id)
+    active = await servers.list_servers(active_only=True)
+    if server_id is not None:
+        active = [s for s in active if s.id == server_id]
+        if not active:
+            raise NotFound(f"server {server_id} is not available", server=server_id)
+    if not active:
+        raise NotFound("no server is available", server=None)
+    if len(active) > 1:
+        return TrialOffer(servers=active)
+    try:
+        key = await keys.create_demo_key(ctx, tg_id=tg_id, server=active[0].name, actor=actor)
+    except Conflict:
+        if (await users.get_user(tg_id)).demo_issued_at is not None:  # lost a race with itself
+            raise TrialUsed(f"user {tg_id} already received a demo key", user=tg_id) from None
+        raise
+    return TrialOffer(key=key)
+
+
+async def issue_user_key(
+    ctx: Context, *, tg_id: int, server_id: int, days: int | None, actor: str
+) -> VPNKey:
+    """A new key for ``tg_id`` on the server with id ``server_id`` (admin action)."""
+    server = await VPNServer.get_or_none(id=server_id)
+    if server is None:
+        raise NotFound(f"server {server_id} not found", server=server_id)
+    return await keys.create_key(ctx, server=server.name, tg_id=tg_id, days=days, actor=actor)
+
+
+async def user_overview(query: str | int) -> UserOverview:
+    """A user found by id or ``@username``, with their live keys."""
+    user = await users.find_user(str(query))
+    return UserOverview(user=user, keys=await keys.user_keys(user.id))

@@ -1,0 +1,93 @@
+"""Telegram users: registration, look-up, language and reachability."""
+
+from dataclasses import asdict, dataclass
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from db.models import User
+from domain import audit
+from domain.context import utcnow
+from domain.errors import Invalid, NotFound
+
+MAX_TG_ID = 2**53
+LANGUAGES = ("en", "ru")
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfile:
+    """What Telegram (or the API caller) tells us about a user."""
+
+    id: int
+    first_name: str | None = None
+    last_name: str | None = None
+    username: str | None = None
+    language_code: str | None = None
+
+
+async def upsert_user(profile: UserProfile, *, actor: str, start_payload: str | None = None) -> User:
+    """Create the user or update the profile fields that changed."""
+    if not 0 < profile.id < MAX_TG_ID:
+        raise Invalid("user id must be a positive Telegram id", field="id")
+    fields = {k: v for k, v in asdict(profile).items() if k != "id"}
+    if profile.language_code is None:
+        fields.pop("language_code")
+    if start_payload is not None:
+        fields["start_payload"] = start_payload
+    for _ in range(2):  # a concurrent first insert loses the race once at most
+        try:
+            async with in_transaction():
+                return await _write_user(profile.id, fields, actor)
+        except IntegrityError:
+            continue
+    raise Invalid("user could not be saved", field="id")
+
+
+async def _write_user(tg_id: int, fields: dict[str, str | None], actor: str) -> User:
+    user = await User.get_or_none(id=tg_id)
+    if user is None:
+        user = await User.create(id=tg_id, **fields)
+        await audit.record(actor, "user.created", user_id=tg_id, details=fields)
+        return user
+    changed = {k: v for k, v in fields.items() if getattr(user, k) != v}
+    if changed:
+        user.update_from_dict(changed)
+        await user.save(update_fields=[*changed, "updated_at"])
+        await audit.record(actor, "user.updated", user_id=tg_id, details=changed)
+    return user
+
+
+async def get_user(tg_id: int) -> User:
+    """The user with Telegram id ``tg_id``."""
+    user = await User.get_or_none(id=tg_id)
+    if user is None:
+        raise NotFound(f"user {tg_id} not found", user=tg_id)
+    return user
+
+
+async def find_user(query: str) -> User:
+    """A user by numeric id or ``@username`` (case-insensitive)."""
+    query = query.strip()
+    if query.lstrip("-").isdigit():
+        return await get_user(int(query))
+    user = await User.filter(username__iexact=query.removeprefix("@")).first()
+    if user is None:
+        raise NotFound(f"user {query!r} not found", user=query)
+    return user
+
+
+async def set_language(tg_id: int, language: str, *, actor: str) -> User:
+    """Store the user's chosen interface language."""
+    if language not in LANGUAGES:
+        raise Invalid(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+    user = await get_user(tg_id)
+    async with in_transaction():
+        user.language_code = language
+        await user.save(update_fields=["language_code", "updated_at"])
+        await audit.record(actor, "user.language", user_id=tg_id, details={"language": language})
+    return user
+
+
+async def set_bot_blocked(tg_id: int, blocked: bool) -> None:
+    """Remember whether the user blocked the bot (no messages while blocked)."""
+    await User.filter(id=tg_id).update(bot_blocked_at=utcnow() if blocked else None)

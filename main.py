@@ -1,0 +1,176 @@
+"""Composition root and command line: ``python main.py [serve|migrate|server|token|reconcile]``."""
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from api.app_keys import CONTEXT
+from api.demo import demo_ctx
+from api.setup import build_app
+from bot.setup import attach_bot
+from db.connect import close_database, open_database
+from db.migrate import apply_migrations
+from domain import audit, servers, tokens
+from domain.context import Context
+from domain.errors import DomainError
+from domain.reconcile import reconcile
+from domain.settings import Settings
+from domain.worker import run_worker
+from vpn.pool import BackendPool
+
+logger = logging.getLogger("vpnkeys")
+
+
+@asynccontextmanager
+async def domain_context(settings: Settings) -> AsyncIterator[Context]:
+    """Open the database and the VPN client pool for a one-shot command."""
+    await open_database(settings.database_url)
+    pool = BackendPool(timeout=settings.outline_timeout_seconds)
+    try:
+        yield Context.from_settings(settings, pool)
+    finally:
+        await pool.close()
+        await close_database()
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    applied = await apply_migrations(settings.database_url)
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+
+
+async def cmd_server(settings: Settings, args: argparse.Namespace) -> None:
+    async with domain_context(settings) as ctx:
+        if args.action == "add":
+            api_url, cert = args.api_url, args.cert_sha256
+            if api_url.lstrip().startswith("{"):
+                api_url, cert = servers.parse_installer_line(api_url)
+                cert = args.cert_sha256 or cert
+            server = await servers.add_server(
+                ctx, name=args.name, api_url=api_url, cert_sha256=cert, actor=audit.CLI
+            )
+            print(f"server '{server.name}' added (answers, {server.kind})")
+        elif args.action == "list":
+            for server in await servers.list_servers():
+                state = "active" if server.is_active else "disabled"
+                pinned = "pinned" if server.cert_sha256 else "not pinned"
+                print(f"{server.name}\t{server.kind}\t{state}\t{pinned}")
+        elif args.action in ("enable", "disable"):
+            await servers.set_server_active(args.name, args.action == "enable", actor=audit.CLI)
+            print(f"server '{args.name}' {args.action}d")
+        else:
+            await servers.remove_server(args.name, actor=audit.CLI)
+            print(f"server '{args.name}' removed")
+
+
+async def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
+    async with domain_context(settings):
+        if args.action == "create":
+            token, plaintext = await tokens.create_token(args.name, actor=audit.CLI)
+            print(f"API token '{token.name}' created; it is shown only once:")
+            print(plaintext)
+        elif args.action == "list":
+            for token in await tokens.list_tokens():
+                state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+                used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+                print(f"{token.name}\t{state}\tlast used {used}")
+        else:
+            await tokens.revoke_token(args.name, actor=audit.CLI)
+            print(f"token '{args.name}' revoked")
+
+
+async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> None:
+    async with domain_context(settings) as ctx:
+        reports = await reconcile(ctx, server=args.server, dry_run=args.dry_run, actor=audit.CLI)
+    verb = "would repair" if args.dry_run else "repaired"
+    for r in reports:
+        if r.error:
+            print(f"{r.server}: unreachable ({r.error})")
+            continue
+        print(
+            f"{r.server}: {verb} {len(r.rolled_back)} unfinished, "
+            f"{len(r.orphans_deleted)} orphan(s), {len(r.recreated)} re-created, "
+            f"{len(r.reapplied)} re-applied; {len(r.missing)} missing"
+        )
+
+
+def build_service(settings: Settings, *, pool: BackendPool | None = None) -> web.Application:
+    """The whole process: API app with the worker and (given a token) the bot attached."""
+    app = build_app(settings, pool=pool)
+
+    async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with run_worker(app[CONTEXT], settings):
+            yield
+
+    app.cleanup_ctx.append(worker_ctx)
+    if settings.bot_token is None:
+        logger.info("BOT_TOKEN is not set: running the API and the worker without the bot")
+    else:
+        attach_bot(app, settings)
+    return app
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    app = build_service(settings)
+    if args.demo:
+        app.cleanup_ctx.insert(1, demo_ctx(settings))
+    web.run_app(app, host=settings.api_host, port=settings.api_port, print=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="VPN key service")
+    parser.add_argument("--demo", action="store_true", help="serve with a built-in Outline emulator")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the bot, the API and the worker (default)")
+    sub.add_parser("migrate", help="apply database migrations to DATABASE_URL")
+
+    srv = sub.add_parser("server", help="manage VPN servers").add_subparsers(dest="action", required=True)
+    add = srv.add_parser("add", help="register a server (checked before saving)")
+    add.add_argument("name")
+    add.add_argument("api_url", help="the apiUrl, or the installer's whole JSON line")
+    add.add_argument("--cert-sha256", help="SHA-256 fingerprint of the server certificate")
+    srv.add_parser("list", help="list servers (secrets are never printed)")
+    for action in ("enable", "disable", "remove"):
+        srv.add_parser(action, help=f"{action} a server").add_argument("name")
+
+    tok = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
+    tok.add_parser("create", help="create a token; printed alone on the last line").add_argument("name")
+    tok.add_parser("list", help="list tokens")
+    tok.add_parser("revoke", help="revoke a token").add_argument("name")
+
+    rec = sub.add_parser("reconcile", help="repair drift between the database and servers now")
+    rec.add_argument("--server", help="only this server")
+    rec.add_argument("--dry-run", action="store_true", help="report without changing anything")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[None]]] = {
+    "migrate": cmd_migrate,
+    "server": cmd_server,
+    "token": cmd_token,
+    "reconcile": cmd_reconcile,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; domain errors print their message and exit 1."""
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in (None, "serve"):
+        cmd_serve(settings, args)
+        return 0
+    try:
+        asyncio.run(COMMANDS[args.command](settings, args))
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Assertions shared by tests: database and emulator agree."""
+
+from db.models import KeyState, VPNKey, VPNServer
+from domain.remote import is_ours
+from vpn.emulator import OutlineEmulator
+
+
+async def drift(server: VPNServer, emulator: OutlineEmulator) -> tuple[set[str], set[str]]:
+    """(orphans on the server, live database keys missing on the server)."""
+    live = set(
+        await VPNKey.filter(server=server, state=KeyState.LIVE).values_list("remote_id", flat=True)
+    )
+    remote = {key_id for key_id in emulator.keys if is_ours(key_id)}
+    return remote - live, live - remote
+
+
+async def assert_consistent(server: VPNServer, emulator: OutlineEmulator) -> None:
+    """No orphan on the server, no live key missing there, no unfinished row left."""
+    orphans, missing = await drift(server, emulator)
+    assert (orphans, missing) == (set(), set())
+    assert not await VPNKey.filter(server=server, state=KeyState.CREATING).exists()

@@ -1,0 +1,106 @@
+"""The command line, run as a real process against real databases and the emulator."""
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from db.connect import close_database, open_database
+from domain import tokens
+from domain.errors import Unauthorized
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def run_cli(database_url: str, *args: str) -> tuple[int, str, str]:
+    """Run ``python main.py ARGS`` with its own environment; (exit code, stdout, stderr)."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    env.pop("BOT_TOKEN", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "main.py", *args,
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_migrate_creates_an_empty_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/new/service.sqlite3"
+    code, out, _ = await run_cli(url, "migrate")
+    assert code == 0 and "applied 1 migration" in out
+    assert (tmp_path / "new" / "service.sqlite3").exists()
+    code, out, _ = await run_cli(url, "migrate")
+    assert code == 0 and "applied 0 migration" in out
+
+
+async def test_server_add_with_url_and_fingerprint(database_url: str, outline_tls_server) -> None:
+    code, out, err = await run_cli(
+        database_url, "server", "add", "tls1", outline_tls_server.api_url,
+        "--cert-sha256", outline_tls_server.cert_sha256,
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, _ = await run_cli(database_url, "server", "list")
+    assert out.startswith("tls1\toutline\tactive\tpinned")
+    secret = outline_tls_server.api_url.rsplit("/", 1)[1]
+    assert secret not in out
+
+
+async def test_server_add_with_installer_json(database_url: str, outline_tls_server) -> None:
+    line = json.dumps(
+        {"apiUrl": outline_tls_server.api_url, "certSha256": outline_tls_server.cert_sha256}
+    )
+    code, _, err = await run_cli(database_url, "server", "add", "tls2", line)
+    assert code == 0, err
+
+
+async def test_server_add_refuses_a_wrong_fingerprint(database_url: str, outline_tls_server) -> None:
+    code, out, err = await run_cli(
+        database_url, "server", "add", "tls3", outline_tls_server.api_url, "--cert-sha256", "AB" * 32
+    )
+    assert code == 1 and "fingerprint" in err
+    assert outline_tls_server.api_url not in err + out
+
+
+async def test_server_add_refuses_an_unreachable_server(database_url: str) -> None:
+    code, out, err = await run_cli(database_url, "server", "add", "gone", "http://127.0.0.1:9/hidden")
+    assert code == 1 and "gone" in err and "hidden" not in err + out
+    _, out, _ = await run_cli(database_url, "server", "list")
+    assert out == ""
+
+
+async def test_server_disable_enable_remove(database_url: str, outline_server) -> None:
+    await run_cli(database_url, "server", "add", "s1", outline_server.api_url)
+    assert (await run_cli(database_url, "server", "disable", "s1"))[0] == 0
+    assert "disabled" in (await run_cli(database_url, "server", "list"))[1]
+    assert (await run_cli(database_url, "server", "enable", "s1"))[0] == 0
+    assert (await run_cli(database_url, "server", "remove", "s1"))[0] == 0
+    code, _, err = await run_cli(database_url, "server", "remove", "s1")
+    assert code == 1 and "not found" in err
+
+
+async def test_token_create_prints_it_alone_on_the_last_line(database_url: str) -> None:
+    code, out, _ = await run_cli(database_url, "token", "create", "billing")
+    assert code == 0
+    plaintext = out.rstrip("\n").splitlines()[-1]
+    assert plaintext.startswith("vks_") and " " not in plaintext
+    await open_database(database_url)
+    try:
+        assert (await tokens.authenticate(plaintext)).name == "billing"
+        code, _, _ = await run_cli(database_url, "token", "revoke", "billing")
+        assert code == 0
+        with pytest.raises(Unauthorized):
+            await tokens.authenticate(plaintext)
+    finally:
+        await close_database()
+    _, out, _ = await run_cli(database_url, "token", "list")
+    assert out.startswith("billing\trevoked")
+
+
+async def test_reconcile_prints_what_it_did(database_url: str, outline_server) -> None:
+    await run_cli(database_url, "server", "add", "s1", outline_server.api_url)
+    outline_server.emulator.create_key("vk-0123456789abcdef", {"name": "lost"})
+    code, out, _ = await run_cli(database_url, "reconcile", "--dry-run")
+    assert code == 0 and "s1: would repair 0 unfinished, 1 orphan(s)" in out

@@ -1,0 +1,1 @@
+"""VPN server clients: the backend protocol, the Outline client and its emulator."""

@@ -1,0 +1,264 @@
+"""The emulated Outline server: settings, access keys, usage and limit enforcement."""
+
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from vpn.emulator import checks
+from vpn.emulator.checks import ApiError
+from vpn.emulator.faults import Faults
+from vpn.emulator.records import (
+    DEFAULT_METHOD,
+    KeyRecord,
+    complete,
+    limit_of,
+    refresh_url,
+    set_limit,
+)
+from vpn.emulator.traffic import WINDOW_30_DAYS, TrafficLedger
+
+
+class OutlineEmulator:
+    """State and rules of one Outline server (``shadowbox`` 1.12), without the proxy."""
+
+    def __init__(
+        self,
+        *,
+        name: str = "Outline Server",
+        hostname: str = "127.0.0.1",
+        port_for_new_keys: int | None = None,
+        experimental: bool = True,
+        forget_deleted_usage: bool = False,
+        clock: Callable[[], float] = time.time,
+        version: str = "1.12.0",
+    ) -> None:
+        self.name = name
+        self.server_id = str(uuid.uuid4())
+        self.created_timestamp_ms = int(clock() * 1000)
+        self.version = version
+        self.hostname = hostname
+        self.port_for_new_keys = port_for_new_keys or random.randint(1024, 65535)
+        self.metrics_enabled = False
+        self.default_limit: int | None = None
+        # The experimental metrics endpoint (server >= 1.12); off answers 404 like older ones.
+        self.experimental = experimental
+        # The real server keeps a deleted key's traffic under its id for 30 days.
+        self.forget_deleted_usage = forget_deleted_usage
+        self.clock = clock
+        # id -> AccessKey dict; tests may read, edit, add or delete entries directly.
+        self.keys: dict[str, KeyRecord] = {}
+        self.next_id = 0
+        self.busy_ports: set[int] = set()
+        self.traffic = TrafficLedger()
+        self.faults = Faults()
+        self.calls: list[tuple[str, str]] = []
+
+    # --- server settings -------------------------------------------------------------------
+
+    def server_json(self) -> dict[str, Any]:
+        """``GET /server``."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "serverId": self.server_id,
+            "metricsEnabled": self.metrics_enabled,
+            "createdTimestampMs": self.created_timestamp_ms,
+            "version": self.version,
+            "portForNewAccessKeys": self.port_for_new_keys,
+            "hostnameForAccessKeys": self.hostname,
+        }
+        if self.default_limit is not None:
+            data["accessKeyDataLimit"] = {"bytes": self.default_limit}
+        return data
+
+    def rename_server(self, params: dict[str, Any]) -> None:
+        """``PUT /name``: 400 when missing or empty, 409 when not a string or too long."""
+        name = params.get("name")
+        if checks.falsy(name):
+            raise checks.missing("name")
+        if not isinstance(name, str) or len(name) > 100:
+            raise checks.invalid(
+                "Requested server name should be a string <= 100 characters long.", status=409
+            )
+        self.name = name
+
+    def set_hostname(self, params: dict[str, Any]) -> None:
+        """``PUT /server/hostname-for-access-keys`` (existing keys change only on restart)."""
+        self.hostname = checks.hostname(params.get("hostname"))
+
+    def set_port_for_new_keys(self, params: dict[str, Any]) -> None:
+        """``PUT /server/port-for-new-access-keys``; 409 when another service holds the port."""
+        port = params.get("port")
+        if checks.falsy(port):
+            raise checks.missing("port")
+        if not checks.is_number(port):
+            raise checks.invalid(f"Expected a numeric port, instead got {port!r}")
+        port = checks.port_number(port)
+        if port in self.busy_ports:
+            raise ApiError(409, "Conflict", f"Port {port} is already in use")
+        self.port_for_new_keys = port
+
+    def set_default_limit(self, params: dict[str, Any]) -> None:
+        """``PUT /server/access-key-data-limit``."""
+        self.default_limit = checks.data_limit(params.get("limit"))
+
+    def set_metrics_enabled(self, params: dict[str, Any]) -> None:
+        """``PUT /metrics/enabled``."""
+        enabled = params.get("metricsEnabled")
+        if enabled is None:
+            raise checks.missing("metricsEnabled")
+        if not isinstance(enabled, bool):
+            raise checks.invalid("Parameter `metricsEnabled` must be a boolean")
+        self.metrics_enabled = enabled
+
+    def restart(self) -> None:
+        """Apply the current hostname to existing keys, as a server restart does."""
+        for key_id, record in list(self.keys.items()):
+            refresh_url(self._complete(key_id, record), self.hostname)
+
+    # --- access keys -----------------------------------------------------------------------
+
+    def key(self, key_id: str) -> KeyRecord:
+        """The stored key (completed if hand-made) or 404 ``NotFound``."""
+        record = self.keys.get(key_id)
+        if record is None:
+            raise ApiError(404, "NotFound", f'Access key "{key_id}" not found')
+        return self._complete(key_id, record)
+
+    def list_keys(self) -> list[KeyRecord]:
+        """Every stored key, completed."""
+        return [self._complete(key_id, record) for key_id, record in list(self.keys.items())]
+
+    def _complete(self, key_id: str, record: dict[str, Any]) -> KeyRecord:
+        completed = complete(record, key_id, self.hostname, self.port_for_new_keys)
+        self.keys[key_id] = completed
+        return completed
+
+    def create_key(self, key_id: str | None, params: dict[str, Any]) -> KeyRecord:
+        """``POST /access-keys`` (``key_id`` None) or ``PUT /access-keys/{id}``."""
+        record = self._new_key(params)
+        if key_id is None:
+            if not checks.falsy(params.get("id")):
+                raise checks.invalid("Parameter `id` is not allowed")
+            while str(self.next_id) in self.keys:
+                self.next_id += 1
+            key_id = str(self.next_id)
+            self.next_id += 1
+        elif key_id in self.keys:
+            raise ApiError(409, "Conflict", f'Access key "{key_id}" already exists')
+        record = KeyRecord(id=key_id, **record)
+        refresh_url(record, self.hostname)
+        self.keys[key_id] = record
+        return record
+
+    def delete_key(self, key_id: str) -> None:
+        """``DELETE /access-keys/{id}``."""
+        self.key(key_id)
+        del self.keys[key_id]
+        if self.forget_deleted_usage:
+            self.traffic.forget(key_id)
+
+    def rename_key(self, key_id: str, params: dict[str, Any]) -> None:
+        """``PUT /access-keys/{id}/name``: a non-empty string."""
+        name = params.get("name")
+        if checks.falsy(name):
+            raise checks.missing("name")
+        if not isinstance(name, str):
+            raise checks.invalid("Parameter `name` must be of type string")
+        self.key(key_id)["name"] = name
+
+    def set_key_limit(self, key_id: str, params: dict[str, Any]) -> None:
+        """``PUT /access-keys/{id}/data-limit``; a body without ``limit`` removes it (quirk)."""
+        limit = params.get("limit")
+        value = None if checks.falsy(limit) else checks.data_limit(limit)
+        set_limit(self.key(key_id), value)
+
+    def remove_key_limit(self, key_id: str) -> None:
+        """``DELETE /access-keys/{id}/data-limit``."""
+        set_limit(self.key(key_id), None)
+
+    def key_limit(self, key_id: str) -> int | None:
+        """The key's own data limit in bytes (``KeyError`` if there is no such key)."""
+        return limit_of(self.keys[key_id])
+
+    def _new_key(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A key built from create parameters, checked as the server checks them."""
+        method = params.get("method")
+        method = DEFAULT_METHOD if checks.falsy(method) else method
+        if not isinstance(method, str) or method not in checks.CIPHERS:
+            raise checks.invalid(f"Unsupported encryption method: {method}")
+        name = params.get("name")
+        name = "" if checks.falsy(name) else name
+        if not isinstance(name, str):
+            raise checks.invalid("Parameter `name` must be of type string")
+        password = params.get("password")
+        password = secrets.token_urlsafe(16) if checks.falsy(password) else password
+        if not isinstance(password, str):
+            raise checks.invalid("Parameter `password` must be of type string")
+        if any(k.get("password") == password for k in self.keys.values()):
+            raise ApiError(409, "Conflict", "Password is already in use")
+        port = params.get("port")
+        port = self.port_for_new_keys if port is None else checks.port_number(port)
+        limit = params.get("limit")
+        limit = None if checks.falsy(limit) else checks.data_limit(limit)
+        record = {"name": name, "password": password, "port": port, "method": method}
+        set_limit(record, limit)
+        return record
+
+    # --- usage and enforcement -------------------------------------------------------------
+
+    def add_traffic(self, key_id: str, nbytes: int, at: float | None = None) -> None:
+        """Record traffic of ``key_id`` at ``at`` (default: now by ``clock``)."""
+        self.traffic.add(key_id, nbytes, self.clock() if at is None else at)
+
+    def reset_usage(self) -> None:
+        """Lose every counter, as when the server's metrics store is wiped."""
+        self.traffic.reset()
+
+    def usage_30d(self, key_id: str) -> int:
+        """The rolling 30-day usage the server enforces limits against."""
+        now = self.clock()
+        return self.traffic.total(key_id, now - WINDOW_30_DAYS, now)
+
+    def effective_limit(self, key_id: str) -> int | None:
+        """The key's limit, else the server-wide default, else ``None``."""
+        limit = limit_of(self.keys[key_id])
+        return self.default_limit if limit is None else limit
+
+    def is_blocked(self, key_id: str) -> bool:
+        """Whether the proxy refuses the key now: ``usage_30d >= limit``."""
+        limit = self.effective_limit(key_id)
+        return limit is not None and self.usage_30d(key_id) >= limit
+
+    def transfer_json(self) -> dict[str, Any]:
+        """``GET /metrics/transfer``: 30-day bytes per key id with traffic."""
+        now = self.clock()
+        return {"bytesTransferredByUserId": self.traffic.totals(now - WINDOW_30_DAYS, now)}
+
+    def server_metrics_json(self, since: str | None) -> dict[str, Any]:
+        """``GET /experimental/server/metrics?since=…`` (``accessKeyId`` is ``parseInt(id)``)."""
+        now = self.clock()
+        start = now - checks.since_seconds(since)
+        totals = self.traffic.totals(start, now)
+        entries = [
+            {
+                "accessKeyId": checks.js_parse_int(key_id),
+                "tunnelTime": {"seconds": 0},
+                "dataTransferred": {"bytes": nbytes},
+                "connection": {
+                    "lastTrafficSeen": self.traffic.last_seen(key_id, start, now),
+                    "peakDeviceCount": {"data": 0, "timestamp": None},
+                },
+            }
+            for key_id, nbytes in totals.items()
+        ]
+        idle = {"data": {"bytes": 0}, "timestamp": None}
+        server = {
+            "tunnelTime": {"seconds": 0},
+            "dataTransferred": {"bytes": sum(totals.values())},
+            "bandwidth": {"current": idle, "peak": idle},
+            "locations": [],
+        }
+        return {"server": server, "accessKeys": entries}

@@ -8,16 +8,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from aiohttp import web
+from tortoise.exceptions import OperationalError
 
 from api.app_keys import CONTEXT
 from api.demo import demo_ctx
 from api.setup import build_app
-from bot.setup import attach_bot
 from db.connect import close_database, open_database
 from db.migrate import apply_migrations
 from domain import audit, servers, tokens
 from domain.context import Context
 from domain.errors import DomainError
+from domain.messenger import Messenger
 from domain.reconcile import reconcile
 from domain.settings import Settings
 from domain.worker import run_worker
@@ -101,16 +102,20 @@ async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> None:
 def build_service(settings: Settings, *, pool: BackendPool | None = None) -> web.Application:
     """The whole process: API app with the worker and (given a token) the bot attached."""
     app = build_app(settings, pool=pool)
+    messenger: Messenger | None = None  # set below when the bot is attached
 
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with run_worker(app[CONTEXT], settings):
+        async with run_worker(app[CONTEXT], settings, messenger):
             yield
 
     app.cleanup_ctx.append(worker_ctx)
     if settings.bot_token is None:
         logger.info("BOT_TOKEN is not set: running the API and the worker without the bot")
     else:
-        attach_bot(app, settings)
+        # aiogram takes seconds to import; the one-shot commands never need it.
+        from bot.setup import attach_bot
+
+        messenger = attach_bot(app, settings)
     return app
 
 
@@ -123,12 +128,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="VPN key service")
-    parser.add_argument("--demo", action="store_true", help="serve with a built-in Outline emulator")
+    parser.add_argument(
+        "--demo", action="store_true", help="serve with a built-in Outline emulator"
+    )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the bot, the API and the worker (default)")
     sub.add_parser("migrate", help="apply database migrations to DATABASE_URL")
 
-    srv = sub.add_parser("server", help="manage VPN servers").add_subparsers(dest="action", required=True)
+    srv = sub.add_parser("server", help="manage VPN servers").add_subparsers(
+        dest="action", required=True
+    )
     add = srv.add_parser("add", help="register a server (checked before saving)")
     add.add_argument("name")
     add.add_argument("api_url", help="the apiUrl, or the installer's whole JSON line")
@@ -137,8 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     for action in ("enable", "disable", "remove"):
         srv.add_parser(action, help=f"{action} a server").add_argument("name")
 
-    tok = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
-    tok.add_parser("create", help="create a token; printed alone on the last line").add_argument("name")
+    tok = sub.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="action", required=True
+    )
+    tok.add_parser("create", help="create a token; printed alone on the last line").add_argument(
+        "name"
+    )
     tok.add_parser("list", help="list tokens")
     tok.add_parser("revoke", help="revoke a token").add_argument("name")
 
@@ -160,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; domain errors print their message and exit 1."""
     args = build_parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.command in (None, "serve"):
         cmd_serve(settings, args)
         return 0
@@ -168,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(COMMANDS[args.command](settings, args))
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        print(f"error: database: {exc} (run `python main.py migrate` first?)", file=sys.stderr)
         return 1
     return 0
 

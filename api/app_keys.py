@@ -13,3 +13,5 @@ CONTEXT = web.AppKey("context", Context)
 METRICS = web.AppKey("metrics", Metrics)
 # The audit actor of an authenticated request (``api:<token name>``).
 ACTOR = web.RequestKey("actor", str)
+# The OpenAPI document, generated once from the route table.
+OPENAPI = web.AppKey("openapi", dict)

@@ -17,9 +17,11 @@ def token_from(header: str | None) -> str:
     if not header:
         raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'")
     scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() not in SCHEMES or not value.strip():
+    value = value.strip()
+    # Tokens are ASCII by construction; anything else cannot match (nor be hashed as given).
+    if scheme.lower() not in SCHEMES or not value or not value.isascii():
         raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")
-    return value.strip()
+    return value
 
 
 def require_token(view: Handler) -> Handler:

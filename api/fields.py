@@ -24,10 +24,19 @@ _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 
-TgId = Annotated[int, Field(ge=1, le=MAX_TG_ID, description="Telegram user id")]
-KeyId = Annotated[int, Field(ge=1, le=MAX_KEY_ID, description="key id (`token_id`)")]
-Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
-Bytes = Annotated[int, Field(ge=0, le=MAX_BYTES, description="bytes")]
+
+def _integral(value: object) -> object:
+    """JSON Schema counts 216.0 as an integer, so the API does too (strict mode would not)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+INTEGRAL = BeforeValidator(_integral)
+TgId = Annotated[int, Field(ge=1, le=MAX_TG_ID, description="Telegram user id"), INTEGRAL]
+KeyId = Annotated[int, Field(ge=1, le=MAX_KEY_ID, description="key id (`token_id`)"), INTEGRAL]
+Days = Annotated[int, Field(ge=1, le=MAX_DAYS), INTEGRAL]
+Bytes = Annotated[int, Field(ge=0, le=MAX_BYTES, description="bytes"), INTEGRAL]
 ServerName = Annotated[
     str, StringConstraints(pattern=SERVER_NAME), Field(description="server name (`srv_name`)")
 ]

@@ -24,7 +24,7 @@ class Envelope(BaseModel):
 
 
 class ErrorEnvelope(Envelope):
-    """An error; ``errors`` lists the rejected fields of a 400."""
+    """An error; `errors` lists the rejected fields of a 400."""
 
     errors: list[FieldError] | None = None
 
@@ -76,7 +76,7 @@ class KeyOut(BaseModel):
 
     @classmethod
     def of(cls, key: VPNKey) -> "KeyOut":
-        """The JSON view of a key row (its ``server`` must be loaded)."""
+        """The JSON view of a key row (its `server` must be loaded)."""
         return cls(
             id=key.id,
             server=key.server.name,
@@ -122,17 +122,17 @@ def _utc(moment: datetime) -> datetime:
 
 
 def reply(model: Envelope) -> web.Response:
-    """The JSON response for an envelope, with its ``status`` as the HTTP status."""
+    """The JSON response for an envelope, with its `status` as the HTTP status."""
     body = model.model_dump_json(exclude_none=isinstance(model, ErrorEnvelope))
     return web.Response(text=body, status=model.status, content_type="application/json")
 
 
 def user_reply(user: User, details: str) -> web.Response:
-    """``{"user": …}`` with status 200."""
+    """`{"user": …}` with status 200."""
     return reply(UserEnvelope(status=200, details=details, user=UserOut.of(user)))
 
 
 def keys_reply(keys: list[VPNKey], details: str, status: int = 200) -> web.Response:
-    """``{"vpn_keys": […]}``."""
+    """`{"vpn_keys": […]}`."""
     payload = [KeyOut.of(key) for key in keys]
     return reply(KeysEnvelope(status=status, details=details, vpn_keys=payload))

@@ -2,7 +2,8 @@
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -35,6 +36,10 @@ class Endpoint:
     errors: tuple[int, ...] = (400, 401)
     auth: bool = True
     media_type: str = "application/json"
+    # The error statuses answer with ``response`` itself rather than the error envelope.
+    status_on_error: bool = False
+    # OpenAPI links from the success response: name -> (operationId, parameter expressions).
+    links: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
 
     @property
     def openapi_path(self) -> str:
@@ -43,11 +48,18 @@ class Endpoint:
 
 
 VPN_TOKEN = "/api/vpn_token"
+NEW_KEY = "$response.body#/vpn_keys/0"
+KEY_LINKS = {
+    "ChangeKey": ("patch_key", {"id": f"{NEW_KEY}/id", "srv_name": f"{NEW_KEY}/server"}),
+    "DeleteKey": ("delete_key", {"id": f"{NEW_KEY}/id", "srv_name": f"{NEW_KEY}/server"}),
+    "RefreshKey": ("post_refresh", {"token_id": f"{NEW_KEY}/id", "srv_name": f"{NEW_KEY}/server"}),
+}
+USER_LINKS = {"GetUser": ("get_user", {"tg_id": "$response.body#/user/id"})}
 TG_ID, TOKEN_ID, ID = f"{{tg_id:{INT}}}", f"{{token_id:{INT}}}", f"{{id:{INT}}}"
 ENDPOINTS = [
     Endpoint(
         "POST", "/api/user/", users.post_user, "Create or update a user", "users",
-        response=UserEnvelope, body=s.UserBody,
+        response=UserEnvelope, body=s.UserBody, links=USER_LINKS,
     ),
     Endpoint(
         "GET", f"/api/user/{TG_ID}/", users.get_user, "Get a user", "users",
@@ -62,19 +74,19 @@ ENDPOINTS = [
         "POST", f"{VPN_TOKEN}/{ID}/{{srv_name}}/", keys.post_demo_key,
         "Issue the user's one demo key (`create_demo_token`); `id` is the Telegram user id",
         "keys", response=KeysEnvelope, status=201, body=s.CreateDemo, params=s.DemoPath,
-        errors=SERVER_ERRORS,
+        errors=SERVER_ERRORS, links=KEY_LINKS,
     ),
     Endpoint(
         "POST", f"{VPN_TOKEN}/{TOKEN_ID}/refresh/{{srv_name}}/", keys.post_refresh,
         "Replace a leaked key by a new one (`refresh_token`)", "keys",
         response=KeysEnvelope, status=201, body=s.Refresh, params=s.RefreshPath,
-        errors=SERVER_ERRORS,
+        errors=SERVER_ERRORS, links=KEY_LINKS,
     ),
     Endpoint(
         "POST", f"{VPN_TOKEN}/{{srv_name}}/", keys.post_key,
         "Create a new key (`create_new_token`)", "keys",
         response=KeysEnvelope, status=201, body=s.CreateKey, params=s.ServerPath,
-        errors=SERVER_ERRORS,
+        errors=SERVER_ERRORS, links=KEY_LINKS,
     ),
     Endpoint(
         "PATCH", f"{VPN_TOKEN}/{TOKEN_ID}/user/{TG_ID}/{{srv_name}}/", keys.patch_key_owner,
@@ -96,7 +108,7 @@ ENDPOINTS = [
     Endpoint(
         "GET", "/readyz", service.get_ready,
         "Readiness: the database and at least one active VPN server answer", "service",
-        response=ReadyEnvelope, errors=(503,), auth=False,
+        response=ReadyEnvelope, errors=(503,), auth=False, status_on_error=True,
     ),
     Endpoint(
         "GET", "/metrics", service.get_metrics, "Prometheus metrics", "service",

@@ -10,8 +10,13 @@ from api.fields import Bytes, Days, KeyId, KeyName, ServerName, TgId, ValidUntil
 STRICT = ConfigDict(strict=True, regex_engine="python-re", extra="forbid")
 
 
+def example(*bodies: dict[str, Any]) -> dict[str, Any]:
+    """`examples` for a body's JSON schema (shown by Swagger UI, sent by schemathesis)."""
+    return {"examples": list(bodies)}
+
+
 def _no_default(schema: dict[str, Any]) -> None:
-    """Hide a ``None`` default that only marks a field as optional."""
+    """Hide a `None` default that only marks a field as optional."""
     schema.pop("default", None)
 
 
@@ -38,14 +43,14 @@ class ServerPath(Body):
 
 
 class DemoPath(Body):
-    """``vpn_token/{id}/{srv_name}`` read as a user id (POST)."""
+    """`vpn_token/{id}/{srv_name}` read as a user id (POST)."""
 
     tg_id: TgId = Field(alias="id")
     srv_name: ServerName
 
 
 class KeyPath(Body):
-    """``vpn_token/{id}/{srv_name}`` read as a key id (PATCH, DELETE)."""
+    """`vpn_token/{id}/{srv_name}` read as a key id (PATCH, DELETE)."""
 
     token_id: KeyId = Field(alias="id")
     srv_name: ServerName
@@ -78,29 +83,48 @@ class UserIn(BaseModel):
 
 
 class UserBody(BaseModel):
-    """Body of ``POST api/user/``."""
+    """Body of `POST api/user/`."""
 
-    model_config = ConfigDict(strict=True, regex_engine="python-re", extra="ignore")
+    model_config = ConfigDict(
+        strict=True,
+        regex_engine="python-re",
+        extra="ignore",
+        json_schema_extra=example(
+            {"user": {"id": 42, "first_name": "Ann", "last_name": None, "username": "ann"}}
+        ),
+    )
 
     user: UserIn
 
 
 class CreateDemo(Body):
-    """Body of ``POST api/vpn_token/{tg_id}/{srv_name}/``."""
+    """Body of `POST api/vpn_token/{tg_id}/{srv_name}/`."""
+
+    model_config = ConfigDict(json_schema_extra=example({"command": "create_demo_token"}))
 
     command: Literal["create_demo_token"]
 
 
 class Refresh(Body):
-    """Body of ``POST api/vpn_token/{token_id}/refresh/{srv_name}/``."""
+    """Body of `POST api/vpn_token/{token_id}/refresh/{srv_name}/`."""
+
+    model_config = ConfigDict(json_schema_extra=example({"command": "refresh_token"}))
 
     command: Literal["refresh_token"]
 
 
 class CreateKey(Body):
-    """Body of ``POST api/vpn_token/{srv_name}/``: a new key, optionally bound and limited."""
+    """Body of `POST api/vpn_token/{srv_name}/`: a new key, optionally bound and limited."""
 
-    model_config = ConfigDict(json_schema_extra={"not": {"required": ["valid_until", "days"]}})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {"required": ["valid_until", "days"]},
+            **example(
+                {"command": "create_new_token", "tg_id": 42, "name": "laptop", "days": 30},
+                {"command": "create_new_token", "valid_until": "2026-12-31", "traffic_limit": 0},
+            ),
+        }
+    )
 
     command: Literal["create_new_token"]
     tg_id: TgId | None = None
@@ -117,23 +141,33 @@ class CreateKey(Body):
 
 
 class Bind(Body):
-    """Body of ``PATCH api/vpn_token/{token_id}/user/{tg_id}/{srv_name}/``."""
+    """Body of `PATCH api/vpn_token/{token_id}/user/{tg_id}/{srv_name}/`."""
+
+    model_config = ConfigDict(
+        json_schema_extra=example({"command": "add_user_to_token", "force": False})
+    )
 
     command: Literal["add_user_to_token"]
     force: bool = Field(False, description="take the key from the user who holds it")
 
 
 class SetValidDate(Body):
-    """Set the expiry (``valid_until``, null clears it) or extend it by ``days``."""
+    """Set the expiry (`valid_until`, null clears it) or extend it by `days`."""
 
     model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["valid_until"]}, {"required": ["days"]}]}
+        json_schema_extra={
+            "oneOf": [{"required": ["valid_until"]}, {"required": ["days"]}],
+            **example(
+                {"command": "token_valid_date", "valid_until": "2026-12-31"},
+                {"command": "token_valid_date", "days": 30},
+            ),
+        }
     )
 
     command: Literal["token_valid_date"]
     valid_until: ValidUntil = None
     days: Days = Field(
-        None,  # type: ignore[assignment]
+        None,
         description="extend from the later of now and the current expiry",
         json_schema_extra=_no_default,
     )
@@ -146,22 +180,40 @@ class SetValidDate(Body):
 
 
 class SetActive(Body):
+    """Disable (`false`) or enable a key."""
+
+    model_config = ConfigDict(
+        json_schema_extra=example({"command": "token_is_active", "is_active": False})
+    )
+
     command: Literal["token_is_active"]
     is_active: bool
 
 
 class Rename(Body):
+    """Rename a key here and on its server."""
+
+    model_config = ConfigDict(
+        json_schema_extra=example({"command": "token_name", "name": "phone"})
+    )
+
     command: Literal["token_name"]
     name: KeyName
 
 
 class SetTrafficLimit(Body):
+    """Set the lifetime traffic limit in bytes (null: unlimited)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=example({"command": "token_traffic_limit", "traffic_limit": 10 * 2**30})
+    )
+
     command: Literal["token_traffic_limit"]
     traffic_limit: Bytes | None = Field(description="bytes; null = unlimited")
 
 
 class KeyChange(RootModel):
-    """Body of ``PATCH api/vpn_token/{token_id}/{srv_name}/``: one change, named by ``command``."""
+    """Body of `PATCH api/vpn_token/{token_id}/{srv_name}/`: one change, named by `command`."""
 
     root: Annotated[
         SetValidDate | SetActive | Rename | SetTrafficLimit, Field(discriminator="command")

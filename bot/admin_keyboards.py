@@ -1,6 +1,6 @@
 """Inline keyboards of the admin panel."""
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -19,8 +19,8 @@ from domain.user_keys import UserOverview
 
 
 def _back(builder: InlineKeyboardBuilder, callback_data: AdminCB | AdminUserCB) -> None:
-    builder.row()
-    builder.button(text="« " + _("Back"), callback_data=callback_data)
+    back = InlineKeyboardButton(text="« " + _("Back"), callback_data=callback_data.pack())
+    builder.row(back)
 
 
 def menu() -> InlineKeyboardMarkup:

@@ -1,12 +1,12 @@
 """Formatting of the admin panel: statistics, server health, a user and their keys."""
 
 from datetime import datetime
-from html import escape
 
 from aiogram.utils.i18n import gettext as _
 
-from bot.texts import expiry, fmt_bytes, fmt_date, key_status, usage
+from bot.texts import esc, expiry, fmt_bytes, fmt_date, key_status, usage
 from db.models import VPNKey
+from domain.broadcasts import BroadcastProgress
 from domain.servers import ServerHealth
 from domain.stats import Stats
 from domain.user_keys import UserOverview
@@ -34,7 +34,7 @@ def stats(figures: Stats) -> str:
         state = "" if s.is_active else " (" + _("disabled") + ")"
         lines.append(
             _("<b>{server}</b>{state}: {n} keys, {active} active, {traffic}").format(
-                server=escape(s.name),
+                server=esc(s.name),
                 state=state,
                 n=s.live_keys,
                 active=s.active_keys,
@@ -54,11 +54,11 @@ def health(report: list[ServerHealth]) -> str:
         if h.reachable:
             detail = _("reachable, {ms:.0f} ms, {remote} keys on the server, {live} live here")
             detail = detail.format(ms=h.latency_ms or 0, remote=h.remote_keys, live=h.live_keys)
-            lines.append(f"🟢 <b>{escape(h.name)}</b>{state}: {detail}")
+            lines.append(f"🟢 <b>{esc(h.name)}</b>{state}: {detail}")
         else:
             detail = _("unreachable ({error}), {live} live keys here")
-            detail = detail.format(error=escape(h.error or "?"), live=h.live_keys)
-            lines.append(f"🔴 <b>{escape(h.name)}</b>{state}: {detail}")
+            detail = detail.format(error=esc(h.error or "?"), live=h.live_keys)
+            lines.append(f"🔴 <b>{esc(h.name)}</b>{state}: {detail}")
     if not report:
         lines.append(_("No servers registered."))
     return "\n".join(lines)
@@ -69,11 +69,11 @@ def user_card(overview: UserOverview, now: datetime) -> str:
     user = overview.user
     name = " ".join(part for part in (user.first_name, user.last_name) if part) or "—"
     lines = [
-        f"<b>{escape(name)}</b> (<code>{user.id}</code>)",
+        f"<b>{esc(name)}</b> (<code>{user.id}</code>)",
         _("Username: {username}").format(
-            username="@" + escape(user.username) if user.username else "—"
+            username="@" + esc(user.username) if user.username else "—"
         ),
-        _("Language: {code}").format(code=escape(user.language_code or "—")),
+        _("Language: {code}").format(code=esc(user.language_code or "—")),
         _("Registered: {date}").format(date=fmt_date(user.created_at)),
         _("Trial: {state}").format(
             state=fmt_date(user.demo_issued_at) if user.demo_issued_at else _("not taken")
@@ -87,7 +87,7 @@ def user_card(overview: UserOverview, now: datetime) -> str:
     if not overview.keys:
         lines.append(_("No live keys."))
     for key in overview.keys:
-        lines.append(f"#{key.id} <b>{escape(key.name)}</b> — {key_status(key, now)}")
+        lines.append(f"#{key.id} <b>{esc(key.name)}</b> — {key_status(key, now)}")
     return "\n".join(lines)
 
 
@@ -95,13 +95,13 @@ def key_card(key: VPNKey, now: datetime) -> str:
     """Everything about one key, for an admin."""
     return "\n".join(
         (
-            f"#{key.id} <b>{escape(key.name)}</b> — {key_status(key, now)}",
+            f"#{key.id} <b>{esc(key.name)}</b> — {key_status(key, now)}",
             _("Owner: {owner}").format(owner=key.owner_id or "—"),
-            _("Server: {server}").format(server=escape(key.server.name)),
+            _("Server: {server}").format(server=esc(key.server.name)),
             _("Valid: {expiry}").format(expiry=expiry(key, now)),
             _("Traffic: {usage}").format(usage=usage(key.traffic_used, key.traffic_limit)),
             _("Trial key: {yes}").format(yes=_("yes") if key.is_demo else _("no")),
-            f"<code>{escape(key.access_url or '')}</code>",
+            f"<code>{esc(key.access_url or '')}</code>",
         )
     )
 
@@ -111,3 +111,16 @@ def limit_prompt(key: VPNKey) -> str:
     return _(
         "Send the new traffic limit of #{id} in GB (for example 50), or “-” for no limit."
     ).format(id=key.id)
+
+
+def broadcast_progress(broadcast_id: int, progress: BroadcastProgress) -> str:
+    """Delivered, failed and waiting counts of one broadcast."""
+    total = progress.delivered + progress.failed + progress.pending
+    lines = [
+        "<b>" + _("Broadcast #{id}").format(id=broadcast_id) + "</b>",
+        _("Recipients: {n}").format(n=total),
+        _("Delivered: {n}").format(n=progress.delivered),
+        _("Failed or blocked: {n}").format(n=progress.failed),
+        _("Waiting: {n}").format(n=progress.pending),
+    ]
+    return "\n".join(lines)

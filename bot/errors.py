@@ -3,7 +3,7 @@
 import logging
 import re
 import traceback
-from html import escape, unescape
+from html import unescape
 
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import ErrorEvent, Update
@@ -11,6 +11,7 @@ from aiogram.types import User as TgUser
 from aiogram.utils.i18n import gettext as _
 
 from bot import texts
+from bot.texts import esc
 from domain import users
 from domain.errors import Conflict, DomainError, Invalid, NotFound, ServerUnavailable
 from domain.user_keys import TrialUsed
@@ -50,7 +51,7 @@ def domain_error_text(exc: DomainError, *, admin: bool) -> str:
         text = _("This server is disabled right now.")
     else:
         text = _("That is not possible right now.")
-    return f"{text}\n\n<i>{escape(exc.message)}</i>" if admin else text
+    return f"{text}\n\n<i>{esc(exc.message)}</i>" if admin else text
 
 
 async def on_error(
@@ -64,6 +65,8 @@ async def on_error(
             logger.info("user %s blocked the bot", event_from_user.id)
         return True
     if isinstance(exc, TelegramBadRequest) and "message is not modified" in exc.message:
+        if update.callback_query is not None:  # same screen pressed twice: just stop the spinner
+            await update.callback_query.answer()
         return True
     if isinstance(exc, DomainError):
         admin = event_from_user is not None and event_from_user.id in admin_ids

@@ -1,6 +1,6 @@
 """Inline keyboards of the user-facing screens."""
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -14,8 +14,8 @@ LANGUAGE_NAMES = {"en": "🇬🇧 English", "ru": "🇷🇺 Русский"}
 def back_to_menu(builder: InlineKeyboardBuilder | None = None) -> InlineKeyboardMarkup:
     """A single "Back" button to the main menu (appended to ``builder``)."""
     builder = builder or InlineKeyboardBuilder()
-    builder.row()
-    builder.button(text="« " + _("Back"), callback_data=MenuCB(action=MenuAction.HOME))
+    home = MenuCB(action=MenuAction.HOME).pack()
+    builder.row(InlineKeyboardButton(text="« " + _("Back"), callback_data=home))
     return builder.as_markup()
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18nMiddleware
 from aiogram.utils.i18n import gettext as _
@@ -30,7 +30,8 @@ class UserMiddleware(BaseMiddleware):
                 db_user = await users.get_user(tg_user.id)
             except NotFound:
                 db_user = None
-            if db_user is not None and db_user.bot_blocked_at is not None:
+            writes = isinstance(event, Update) and (event.message or event.callback_query)
+            if db_user is not None and db_user.bot_blocked_at is not None and writes:
                 # Writing to us means the user unblocked the bot: notices may flow again.
                 await users.set_bot_blocked(tg_user.id, False)
                 db_user.bot_blocked_at = None

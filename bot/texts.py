@@ -1,8 +1,8 @@
 """Formatting helpers: every user-facing sentence, translated, with user data HTML-escaped."""
 
+import html
 import math
 from datetime import datetime
-from html import escape
 
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
@@ -10,7 +10,6 @@ from aiogram.utils.i18n import ngettext
 from db.models import InactiveReason, VPNKey
 from domain.rules import is_expired
 
-UNITS = ("B", "KB", "MB", "GB", "TB")
 DAY = 86400
 
 OUTLINE_CLIENTS = (
@@ -26,6 +25,11 @@ OUTLINE_CLIENTS = (
         "https://s3.amazonaws.com/outline-releases/client/linux/stable/Outline-Client.AppImage",
     ),
 )
+
+
+def esc(text: str) -> str:
+    """``text`` safe inside Telegram HTML (quotes need no escaping outside attributes)."""
+    return html.escape(text, quote=False)
 
 
 def fmt_bytes(size: int) -> str:
@@ -75,8 +79,8 @@ def key_line(key: VPNKey, now: datetime) -> str:
     """One entry of the "My keys" list."""
     return "\n".join(
         (
-            f"<b>{escape(key.name)}</b> — {key_status(key, now)}",
-            _("Server: {server}").format(server=escape(key.server.name)),
+            f"<b>{esc(key.name)}</b> — {key_status(key, now)}",
+            _("Server: {server}").format(server=esc(key.server.name)),
             _("Valid: {expiry}").format(expiry=expiry(key, now)),
             _("Traffic: {usage}").format(usage=usage(key.traffic_used, key.traffic_limit)),
         )
@@ -102,14 +106,14 @@ def key_card(key: VPNKey, now: datetime) -> str:
             key_line(key, now),
             "",
             _("Your access key (tap to copy):"),
-            f"<code>{escape(key.access_url or '')}</code>",
+            f"<code>{esc(key.access_url or '')}</code>",
         )
     )
 
 
 def main_menu(first_name: str | None) -> str:
     """The greeting above the main menu."""
-    name = escape(first_name or _("there"))
+    name = esc(first_name or _("there"))
     return _(
         "Hello, {name}! This bot gives you keys for the Outline VPN.\n\nChoose what to do:"
     ).format(name=name)
@@ -162,14 +166,12 @@ def refresh_confirm(key: VPNKey) -> str:
     return _(
         "Refresh <b>{name}</b>?\n\nYou get a new access key; the current one stops working "
         "at once. Your expiry date and traffic allowance stay the same."
-    ).format(name=escape(key.name))
+    ).format(name=esc(key.name))
 
 
 def rename_prompt(key: VPNKey) -> str:
     """The request for a new key name."""
-    return _("Send the new name for <b>{name}</b> (1–100 characters).").format(
-        name=escape(key.name)
-    )
+    return _("Send the new name for <b>{name}</b> (1–100 characters).").format(name=esc(key.name))
 
 
 def language_prompt() -> str:

@@ -23,7 +23,7 @@ from tortoise import Tortoise
 from db.config import tortoise_config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-TEMPLATE = '''from tortoise import BaseDBAsyncClient
+TEMPLATE = """from tortoise import BaseDBAsyncClient
 
 RUN_IN_TRANSACTION = True
 
@@ -39,7 +39,7 @@ async def downgrade(db: BaseDBAsyncClient) -> str:
 
 
 MODELS_STATE = {state!r}
-'''
+"""
 
 
 async def _generate(url: str, name: str) -> tuple[str, str, str, str] | None:
@@ -53,6 +53,7 @@ async def _generate(url: str, name: str) -> tuple[str, str, str, str] | None:
         if before:
             await command.init()
             await command.upgrade()
+            await command.init()  # re-read the last version's state, now that it is applied
             if not await command.migrate(name, no_input=True):
                 return None
         else:

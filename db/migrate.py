@@ -15,4 +15,3 @@ async def apply_migrations(url: str) -> list[str]:
         Path(url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
     async with Command(tortoise_config(url), app="models", location=LOCATION) as command:
         return await command.upgrade()
-

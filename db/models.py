@@ -87,7 +87,9 @@ class VPNKey(Model):
     traffic_limit = fields.BigIntField(null=True)
     traffic_used = fields.BigIntField(default=0)
     usage_baseline = fields.BigIntField(default=0)
-    traffic_reset = fields.CharEnumField(TrafficReset, max_length=16, default=TrafficReset.NO_RESET)
+    traffic_reset = fields.CharEnumField(
+        TrafficReset, max_length=16, default=TrafficReset.NO_RESET
+    )
     period_started_at = fields.DatetimeField(null=True)
     previous: fields.ForeignKeyNullableRelation["VPNKey"] = fields.ForeignKeyField(
         "models.VPNKey", related_name="next_keys", null=True, on_delete=fields.SET_NULL

@@ -1,8 +1,14 @@
-"""The audit trail: one row per state change, written inside the change's transaction."""
+"""The audit trail: one row per state change, written inside the change's transaction.
+
+Recording an event also queues what it causes in the outbox (the owner's notice, an
+outgoing webhook) in that same transaction, so neither is lost nor sent for a rolled-back
+change.
+"""
 
 from typing import Any
 
 from db.models import AuditEvent, VPNKey
+from domain import outbox
 
 CLI = "cli"
 WORKER = "worker"
@@ -26,9 +32,12 @@ async def record(
     user_id: int | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Write one audit event (call it inside the transaction that makes the change)."""
+    """Write one audit event and its outbox rows (call it inside the change's transaction)."""
     if user_id is None and key is not None:
         user_id = key.owner_id
-    return await AuditEvent.create(
+    event = await AuditEvent.create(
         actor=actor, action=action, key=key, user_id=user_id, details=details or {}
     )
+    if key is not None:
+        await outbox.enqueue_for_event(event, key)
+    return event

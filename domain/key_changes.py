@@ -69,7 +69,9 @@ async def set_valid_until(
     return await change_key(ctx, key_id, server, change, actor=actor, action="key.extended")
 
 
-async def extend_key(ctx: Context, *, key_id: int, server: str | None, days: int, actor: str) -> VPNKey:
+async def extend_key(
+    ctx: Context, *, key_id: int, server: str | None, days: int, actor: str
+) -> VPNKey:
     """Add ``days`` to the later of now and the current expiry."""
     if not 1 <= days <= 36500:
         raise Invalid("days must be between 1 and 36500", field="days")
@@ -98,7 +100,9 @@ async def set_active(
     return await change_key(ctx, key_id, server, change, actor=actor, action=action)
 
 
-async def rename_key(ctx: Context, *, key_id: int, server: str | None, name: str, actor: str) -> VPNKey:
+async def rename_key(
+    ctx: Context, *, key_id: int, server: str | None, name: str, actor: str
+) -> VPNKey:
     """Rename a key here and on its server."""
     name = check_name(name)
 

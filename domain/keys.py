@@ -36,11 +36,22 @@ async def live_key(key_id: int, server: str | None = None) -> VPNKey:
 
 async def user_keys(tg_id: int, server: str | None = None) -> list[VPNKey]:
     """A user's live keys, on one server or on all."""
-    await users.get_user(tg_id)
-    query = VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE)
-    if server is not None:
-        query = query.filter(server=await servers.get_server(server))
-    return await query.select_related("server").order_by("id")
+    if server is None:
+        await users.get_user(tg_id)
+        query = VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE)
+        return await query.select_related("server").order_by("id")
+    # The API's hot read path: two plain queries (no join, no user look-up) when keys exist.
+    try:
+        srv = await servers.get_server(server)
+    except NotFound:
+        await users.get_user(tg_id)  # an unknown user is reported before an unknown server
+        raise
+    found = await VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE, server=srv).order_by("id")
+    if not found:
+        await users.get_user(tg_id)  # no keys: an unknown user is still a 404
+    for key in found:
+        key.server = srv
+    return found
 
 
 async def _issue(

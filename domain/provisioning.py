@@ -65,7 +65,9 @@ async def push(ctx: Context, server: VPNServer, key: VPNKey) -> RemoteKey:
 async def discard(ctx: Context, server: VPNServer, key: VPNKey) -> bool:
     """Delete a never-confirmed key from the server and its row; ``False`` if it must wait."""
     try:
-        await remote.call(server, remote.forget_missing(remote.backend(ctx, server).delete_key(key.remote_id)))
+        await remote.call(
+            server, remote.forget_missing(remote.backend(ctx, server).delete_key(key.remote_id))
+        )
     except DomainError:
         logger.warning("key %s left for the reconciler: server %s failed", key.id, server.name)
         return False

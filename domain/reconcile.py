@@ -43,7 +43,11 @@ async def reconcile(
     ctx: Context, *, server: str | None = None, dry_run: bool = False, actor: str = audit.WORKER
 ) -> list[ReconcileReport]:
     """Reconcile one server or every active server; a failing server is reported, not raised."""
-    targets = [await servers.get_server(server)] if server else await servers.list_servers(active_only=True)
+    targets = (
+        [await servers.get_server(server)]
+        if server
+        else await servers.list_servers(active_only=True)
+    )
     reports = []
     for srv in targets:
         report = ReconcileReport(srv.name)
@@ -105,6 +109,9 @@ async def _repair(
 ) -> None:
     srv = key.server
     async with key_lock(key.id):
+        await key.refresh_from_db()  # a change may have landed since the snapshot
+        if key.state != KeyState.LIVE:
+            return
         if found is None:
             try:
                 creds = parse_access_url(key.access_url or "")

@@ -1,8 +1,8 @@
 """Talking to a key's VPN server: error mapping, intended limits, remote ids."""
 
-import logging
-import uuid
+import secrets
 from collections.abc import Awaitable
+from contextlib import suppress
 from typing import TypeVar
 
 from db.models import VPNKey, VPNServer
@@ -11,22 +11,29 @@ from domain.errors import ServerTimeout, ServerUnavailable
 from vpn.backends import Backend, ServerConfig
 from vpn.errors import VpnError, VpnNotFound, VpnTimeout
 
-logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Every key this service creates has an id with this prefix; the reconciler never
-# touches a server key without it.
-REMOTE_ID_PREFIX = "vk-"
+# Every key this service creates has a 15-digit id starting with these digits; the
+# reconciler never touches a server key without it. Ids stay decimal because Outline's
+# per-key metrics report ``parseInt(id)`` (and below 2**53, so it is exact); Outline's own
+# counter ids are small numbers and never collide.
+REMOTE_ID_PREFIX = "73"
+REMOTE_ID_DIGITS = 15
 
 
 def new_remote_id() -> str:
     """A fresh server-side key id in this service's scheme."""
-    return f"{REMOTE_ID_PREFIX}{uuid.uuid4().hex[:16]}"
+    tail = REMOTE_ID_DIGITS - len(REMOTE_ID_PREFIX)
+    return REMOTE_ID_PREFIX + str(secrets.randbelow(10**tail)).zfill(tail)
 
 
 def is_ours(remote_id: str) -> bool:
     """Whether a server key id follows this service's scheme."""
-    return remote_id.startswith(REMOTE_ID_PREFIX)
+    return (
+        len(remote_id) == REMOTE_ID_DIGITS
+        and remote_id.isdigit()
+        and remote_id.startswith(REMOTE_ID_PREFIX)
+    )
 
 
 def backend(ctx: Context, server: VPNServer) -> Backend:
@@ -51,10 +58,8 @@ async def call(server: VPNServer, op: Awaitable[T]) -> T:
 
 async def forget_missing(op: Awaitable[None]) -> None:
     """Await a delete, treating "already gone" as success."""
-    try:
+    with suppress(VpnNotFound):
         await op
-    except VpnNotFound:
-        pass
 
 
 def server_limit(key: VPNKey) -> int | None:

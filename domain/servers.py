@@ -37,7 +37,7 @@ def parse_installer_line(text: str) -> tuple[str, str | None]:
         data = json.loads(text)
         return str(data["apiUrl"]), data.get("certSha256")
     except (ValueError, KeyError, TypeError):
-        raise Invalid("expected the installer's JSON: {\"apiUrl\": …, \"certSha256\": …}") from None
+        raise Invalid('expected the installer\'s JSON: {"apiUrl": …, "certSha256": …}') from None
 
 
 def _validate(name: str, api_url: str, cert_sha256: str | None, kind: str) -> None:

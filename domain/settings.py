@@ -1,8 +1,9 @@
 """Service configuration from the environment and ``.env`` (the only reader of either)."""
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 from db.config import DEFAULT_DATABASE_URL
 
@@ -31,6 +32,14 @@ class Settings(BaseSettings):
     outline_timeout_seconds: float = Field(10, gt=0)
     webhook_events_url: str | None = None
     webhook_events_secret: SecretStr | None = None
+    webhook_events_timeout_seconds: float = Field(10, gt=0)
+    webhook_events_max_attempts: int = Field(12, ge=1)
+    # Lifecycle worker: outbox polling, Telegram's rate limits, leader election.
+    outbox_poll_seconds: float = Field(1.0, gt=0)
+    notice_max_attempts: int = Field(5, ge=1)
+    telegram_rate_per_second: float = Field(30, gt=0)
+    telegram_chat_interval_seconds: float = Field(1.0, ge=0)
+    leader_retry_seconds: float = Field(5, gt=0)
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")
@@ -39,3 +48,9 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
         return value
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> "Settings":
+        if self.webhook_events_url and self.webhook_events_secret is None:
+            raise ValueError("WEBHOOK_EVENTS_URL needs WEBHOOK_EVENTS_SECRET to sign the events")
+        return self

@@ -25,7 +25,9 @@ class UserProfile:
     language_code: str | None = None
 
 
-async def upsert_user(profile: UserProfile, *, actor: str, start_payload: str | None = None) -> User:
+async def upsert_user(
+    profile: UserProfile, *, actor: str, start_payload: str | None = None
+) -> User:
     """Create the user or update the profile fields that changed."""
     if not 0 < profile.id < MAX_TG_ID:
         raise Invalid("user id must be a positive Telegram id", field="id")

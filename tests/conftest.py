@@ -21,7 +21,12 @@ from domain import audit, servers
 from domain.context import Context
 from vpn.pool import BackendPool
 
-pytest_plugins = ["tests.vpn_fixtures"]
+pytest_plugins = [
+    "tests.vpn_fixtures",
+    "tests.api_fixtures",
+    "tests.bot_fixtures",
+    "tests.worker_fixtures",
+]
 
 POSTGRES_URL = os.environ.get("DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith(("postgres://", "postgresql://"))

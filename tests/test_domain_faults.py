@@ -44,7 +44,9 @@ async def owner(server) -> int:
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-async def test_failed_create_leaves_no_orphan(ctx: Context, server, owner, outline_server, fault) -> None:
+async def test_failed_create_leaves_no_orphan(
+    ctx: Context, server, owner, outline_server, fault
+) -> None:
     inject(outline_server.emulator, fault, method="PUT", path="/access-keys/")
     await expect_failure(fault, keys.create_key(ctx, server="alpha", actor=ACTOR, tg_id=owner))
     await reconcile(ctx)
@@ -53,9 +55,13 @@ async def test_failed_create_leaves_no_orphan(ctx: Context, server, owner, outli
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-async def test_failed_demo_can_be_asked_again(ctx: Context, server, owner, outline_server, fault) -> None:
+async def test_failed_demo_can_be_asked_again(
+    ctx: Context, server, owner, outline_server, fault
+) -> None:
     inject(outline_server.emulator, fault, method="PUT", path="/access-keys/")
-    await expect_failure(fault, keys.create_demo_key(ctx, tg_id=owner, server="alpha", actor=ACTOR))
+    await expect_failure(
+        fault, keys.create_demo_key(ctx, tg_id=owner, server="alpha", actor=ACTOR)
+    )
     await reconcile(ctx)
     await assert_consistent(server, outline_server.emulator)
     assert (await users.get_user(owner)).demo_issued_at is None
@@ -87,11 +93,15 @@ async def test_failed_refresh_changes_nothing(
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-async def test_failed_delete_keeps_the_key_live(ctx: Context, server, owner, outline_server, fault) -> None:
+async def test_failed_delete_keeps_the_key_live(
+    ctx: Context, server, owner, outline_server, fault
+) -> None:
     key = await keys.create_key(ctx, server="alpha", actor=ACTOR, tg_id=owner)
     access_url = key.access_url
     inject(outline_server.emulator, fault, method="DELETE", path=key.remote_id)
-    await expect_failure(fault, key_changes.delete_key(ctx, key_id=key.id, server="alpha", actor=ACTOR))
+    await expect_failure(
+        fault, key_changes.delete_key(ctx, key_id=key.id, server="alpha", actor=ACTOR)
+    )
     assert (await VPNKey.get(id=key.id)).state == KeyState.LIVE
     await reconcile(ctx)
     await assert_consistent(server, outline_server.emulator)
@@ -113,18 +123,23 @@ async def test_failed_deactivate_keeps_database_and_server_agreeing(
     assert outline_server.emulator.key_limit(key.remote_id) == 2048
 
 
-async def test_reconcile_deletes_orphans_and_leaves_foreign_keys(ctx: Context, server, outline_server) -> None:
+async def test_reconcile_deletes_orphans_and_leaves_foreign_keys(
+    ctx: Context, server, outline_server
+) -> None:
     client = remote.backend(ctx, server)
-    await client.create_key("vk-orphan00000000", name="lost", limit=None)
-    await client.create_key("someone-else", name="theirs", limit=None)
+    orphan = remote.new_remote_id()
+    await client.create_key(orphan, name="lost", limit=None)
+    await client.create_key("12", name="theirs", limit=None)
     reports = await reconcile(ctx, dry_run=True)
-    assert reports[0].orphans_deleted == ["vk-orphan00000000"]
-    assert "vk-orphan00000000" in outline_server.emulator.keys
+    assert reports[0].orphans_deleted == [orphan]
+    assert orphan in outline_server.emulator.keys
     await reconcile(ctx)
-    assert set(outline_server.emulator.keys) == {"someone-else"}
+    assert set(outline_server.emulator.keys) == {"12"}
 
 
-async def test_reconcile_recreates_a_lost_key_with_the_same_url(ctx: Context, server, outline_server) -> None:
+async def test_reconcile_recreates_a_lost_key_with_the_same_url(
+    ctx: Context, server, outline_server
+) -> None:
     key = await keys.create_key(ctx, server="alpha", actor=ACTOR, traffic_limit=77)
     del outline_server.emulator.keys[key.remote_id]
     (report,) = await reconcile(ctx)
@@ -133,7 +148,9 @@ async def test_reconcile_recreates_a_lost_key_with_the_same_url(ctx: Context, se
     assert outline_server.emulator.key_limit(key.remote_id) == 77
 
 
-async def test_reconcile_reapplies_drifted_name_and_limit(ctx: Context, server, outline_server) -> None:
+async def test_reconcile_reapplies_drifted_name_and_limit(
+    ctx: Context, server, outline_server
+) -> None:
     key = await keys.create_key(ctx, server="alpha", actor=ACTOR, name="mine")
     await key_changes.set_active(ctx, key_id=key.id, server="alpha", is_active=False, actor=ACTOR)
     client = remote.backend(ctx, server)
@@ -146,7 +163,9 @@ async def test_reconcile_reapplies_drifted_name_and_limit(ctx: Context, server, 
     assert (await VPNKey.get(id=key.id)).inactive_reason == InactiveReason.MANUAL
 
 
-async def test_unreachable_server_is_reported_not_raised(ctx: Context, server, outline_server) -> None:
+async def test_unreachable_server_is_reported_not_raised(
+    ctx: Context, server, outline_server
+) -> None:
     outline_server.emulator.faults.fail_next(1, 503, path_contains="/access-keys")
     (report,) = await reconcile(ctx)
     assert report.error and "alpha" in report.error

@@ -21,7 +21,9 @@ async def user(server) -> User:
     return await users.upsert_user(UserProfile(id=100, username="ann"), actor=ACTOR)
 
 
-async def test_demo_key_is_issued_once_with_demo_defaults(ctx: Context, user, outline_server) -> None:
+async def test_demo_key_is_issued_once_with_demo_defaults(
+    ctx: Context, user, outline_server
+) -> None:
     key = await keys.create_demo_key(ctx, tg_id=100, server="alpha", actor=ACTOR)
     assert key.is_demo and key.state == KeyState.LIVE and key.owner_id == 100
     assert key.access_url and key.access_url.startswith("ss://")
@@ -111,7 +113,9 @@ async def test_refresh_on_the_wrong_server_is_not_found(ctx: Context, user) -> N
 async def test_binding_a_taken_key_needs_force(ctx: Context, user) -> None:
     await users.upsert_user(UserProfile(id=200), actor=ACTOR)
     key = await keys.create_key(ctx, server="alpha", actor=ACTOR)
-    assert (await keys.bind_key(key_id=key.id, server="alpha", tg_id=100, actor=ACTOR)).owner_id == 100
+    assert (
+        await keys.bind_key(key_id=key.id, server="alpha", tg_id=100, actor=ACTOR)
+    ).owner_id == 100
     with pytest.raises(Conflict):
         await keys.bind_key(key_id=key.id, server="alpha", tg_id=200, actor=ACTOR)
     bound = await keys.bind_key(key_id=key.id, server="alpha", tg_id=200, force=True, actor=ACTOR)
@@ -120,15 +124,21 @@ async def test_binding_a_taken_key_needs_force(ctx: Context, user) -> None:
         await keys.bind_key(key_id=key.id, server="alpha", tg_id=300, actor=ACTOR)
 
 
-async def test_deactivate_cuts_and_activate_restores_the_limit(ctx: Context, user, outline_server) -> None:
+async def test_deactivate_cuts_and_activate_restores_the_limit(
+    ctx: Context, user, outline_server
+) -> None:
     emulator = outline_server.emulator
     limited = await keys.create_key(ctx, server="alpha", actor=ACTOR, traffic_limit=4096)
     free = await keys.create_key(ctx, server="alpha", actor=ACTOR)
     for key, before in ((limited, 4096), (free, None)):
-        off = await key_changes.set_active(ctx, key_id=key.id, server="alpha", is_active=False, actor=ACTOR)
+        off = await key_changes.set_active(
+            ctx, key_id=key.id, server="alpha", is_active=False, actor=ACTOR
+        )
         assert (off.is_active, off.inactive_reason) == (False, InactiveReason.MANUAL)
         assert emulator.key_limit(key.remote_id) == 0
-        await key_changes.set_active(ctx, key_id=key.id, server="alpha", is_active=True, actor=ACTOR)
+        await key_changes.set_active(
+            ctx, key_id=key.id, server="alpha", is_active=True, actor=ACTOR
+        )
         assert emulator.key_limit(key.remote_id) == before
 
 
@@ -140,7 +150,9 @@ async def test_rename_changes_the_server_name(ctx: Context, user, outline_server
         await key_changes.rename_key(ctx, key_id=key.id, server="alpha", name=" ", actor=ACTOR)
 
 
-async def test_limit_below_usage_cuts_and_raising_it_reopens(ctx: Context, user, outline_server) -> None:
+async def test_limit_below_usage_cuts_and_raising_it_reopens(
+    ctx: Context, user, outline_server
+) -> None:
     key = await keys.create_key(ctx, server="alpha", actor=ACTOR, traffic_limit=1000)
     await VPNKey.filter(id=key.id).update(traffic_used=600)
     cut = await key_changes.set_traffic_limit(
@@ -149,7 +161,9 @@ async def test_limit_below_usage_cuts_and_raising_it_reopens(ctx: Context, user,
     assert (cut.is_active, cut.inactive_reason) == (False, InactiveReason.TRAFFIC)
     assert outline_server.emulator.key_limit(key.remote_id) == 0
     with pytest.raises(Conflict):
-        await key_changes.set_active(ctx, key_id=key.id, server="alpha", is_active=True, actor=ACTOR)
+        await key_changes.set_active(
+            ctx, key_id=key.id, server="alpha", is_active=True, actor=ACTOR
+        )
     opened = await key_changes.set_traffic_limit(
         ctx, key_id=key.id, server="alpha", traffic_limit=2000, actor=ACTOR
     )
@@ -157,13 +171,19 @@ async def test_limit_below_usage_cuts_and_raising_it_reopens(ctx: Context, user,
     assert outline_server.emulator.key_limit(key.remote_id) == 1400
 
 
-async def test_expiry_in_the_past_cuts_and_a_future_one_reopens(ctx: Context, user, outline_server) -> None:
+async def test_expiry_in_the_past_cuts_and_a_future_one_reopens(
+    ctx: Context, user, outline_server
+) -> None:
     key = await keys.create_key(ctx, server="alpha", actor=ACTOR, traffic_limit=100)
     past = ctx.now() - timedelta(days=1)
-    cut = await key_changes.set_valid_until(ctx, key_id=key.id, server="alpha", valid_until=past, actor=ACTOR)
+    cut = await key_changes.set_valid_until(
+        ctx, key_id=key.id, server="alpha", valid_until=past, actor=ACTOR
+    )
     assert cut.inactive_reason == InactiveReason.EXPIRED
     assert outline_server.emulator.key_limit(key.remote_id) == 0
-    reopened = await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=30, actor=ACTOR)
+    reopened = await key_changes.extend_key(
+        ctx, key_id=key.id, server="alpha", days=30, actor=ACTOR
+    )
     assert reopened.is_active and reopened.valid_until is not None
     assert reopened.valid_until > ctx.now() + timedelta(days=29)
     assert outline_server.emulator.key_limit(key.remote_id) == 100
@@ -172,7 +192,9 @@ async def test_expiry_in_the_past_cuts_and_a_future_one_reopens(ctx: Context, us
 async def test_manual_disable_survives_extension(ctx: Context, user) -> None:
     key = await keys.create_key(ctx, server="alpha", actor=ACTOR)
     await key_changes.set_active(ctx, key_id=key.id, server="alpha", is_active=False, actor=ACTOR)
-    extended = await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=5, actor=ACTOR)
+    extended = await key_changes.extend_key(
+        ctx, key_id=key.id, server="alpha", days=5, actor=ACTOR
+    )
     assert extended.inactive_reason == InactiveReason.MANUAL
 
 
@@ -180,12 +202,16 @@ async def test_naive_expiry_and_bad_days_are_invalid(ctx: Context, user) -> None
     key = await keys.create_key(ctx, server="alpha", actor=ACTOR)
     with pytest.raises(Invalid):
         naive = ctx.now().replace(tzinfo=None)
-        await key_changes.set_valid_until(ctx, key_id=key.id, server="alpha", valid_until=naive, actor=ACTOR)
+        await key_changes.set_valid_until(
+            ctx, key_id=key.id, server="alpha", valid_until=naive, actor=ACTOR
+        )
     with pytest.raises(Invalid):
         await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=0, actor=ACTOR)
 
 
-async def test_delete_removes_the_server_key_and_keeps_history(ctx: Context, server, user, outline_server) -> None:
+async def test_delete_removes_the_server_key_and_keeps_history(
+    ctx: Context, server, user, outline_server
+) -> None:
     key = await keys.create_key(ctx, server="alpha", actor=ACTOR, tg_id=100)
     await key_changes.delete_key(ctx, key_id=key.id, server="alpha", actor=ACTOR)
     assert key.remote_id not in outline_server.emulator.keys

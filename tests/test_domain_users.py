@@ -11,7 +11,9 @@ from domain.users import UserProfile
 
 async def test_upsert_creates_then_updates_only_what_changed(db: str) -> None:
     await users.upsert_user(UserProfile(id=42, first_name="Ann", username="ann"), actor="cli")
-    user = await users.upsert_user(UserProfile(id=42, first_name="Anna", username="ann"), actor="cli")
+    user = await users.upsert_user(
+        UserProfile(id=42, first_name="Anna", username="ann"), actor="cli"
+    )
     assert (user.first_name, user.username) == ("Anna", "ann")
     actions = await AuditEvent.filter(user_id=42).values_list("action", flat=True)
     assert sorted(actions) == ["user.created", "user.updated"]

@@ -1,6 +1,6 @@
 """The seam between the domain and a kind of VPN server: a small protocol and its values."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -10,7 +10,7 @@ class ServerConfig:
 
     name: str
     kind: str
-    api_url: str
+    api_url: str = field(repr=False)
     cert_sha256: str | None = None
 
 

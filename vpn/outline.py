@@ -157,7 +157,7 @@ class OutlineClient:
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
             if hasattr(self._session, "_retry_connection"):
                 # aiohttp silently re-sends PUT/DELETE once after a dropped connection (its own
-                # test client turns that off too): retries are decided here, per operation.
+                # test client turns that off too); a lost answer must surface, not repeat.
                 self._session._retry_connection = False
             self._owns_session = True
         return self._session

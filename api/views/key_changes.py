@@ -24,6 +24,12 @@ def _expiry(key: VPNKey) -> str:
     return f"is valid until {key.valid_until.isoformat().replace('+00:00', 'Z')}"
 
 
+def _activity(key: VPNKey) -> str:
+    if key.is_active:
+        return "active"
+    return f"inactive ({key.inactive_reason})" if key.inactive_reason else "inactive"
+
+
 async def patch_key(request: web.Request) -> web.Response:
     """#8-11 One change named by ``command``: expiry, activity, name or traffic limit."""
     path = path_params(request, KeyPath)
@@ -40,7 +46,7 @@ async def patch_key(request: web.Request) -> web.Response:
             details = f"key {key.id} {_expiry(key)}"
         case SetActive():
             key = await key_changes.set_active(ctx, is_active=change.is_active, **target)
-            details = f"key {key.id} {'enabled' if change.is_active else 'disabled'}"
+            details = f"key {key.id} is {_activity(key)}"
         case Rename():
             key = await key_changes.rename_key(ctx, name=change.name, **target)
             details = f"key {key.id} renamed"

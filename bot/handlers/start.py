@@ -1,9 +1,10 @@
-"""/start (registration through the same domain call as ``POST api/user/``) and the main menu."""
+"""/start (the same domain call as ``POST api/user/``), the main menu, and blocking the bot."""
 
 from aiogram import F, Router
-from aiogram.filters import CommandObject, CommandStart
+from aiogram.enums import ChatType
+from aiogram.filters import KICKED, MEMBER, ChatMemberUpdatedFilter, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
 from bot import keyboards, texts
 from bot.callbacks import MenuAction, MenuCB
@@ -47,9 +48,26 @@ async def cb_home(callback: CallbackQuery, state: FSMContext, db_user: User | No
     await show(callback, menu, keyboards.main_menu(show_trial=show_trial))
 
 
+async def on_bot_blocked(event: ChatMemberUpdated) -> None:
+    """Telegram says the user blocked the bot: stop notices at once."""
+    await users.set_bot_blocked(event.from_user.id, True)
+
+
+async def on_bot_unblocked(event: ChatMemberUpdated) -> None:
+    """The user unblocked the bot: notices may flow again."""
+    await users.set_bot_blocked(event.from_user.id, False)
+
+
 def create_router() -> Router:
-    """The router of /start and the main menu."""
+    """The router of /start, the main menu and the user blocking or unblocking the bot."""
     router = Router(name=__name__)
     router.message.register(cmd_start, CommandStart())
     router.callback_query.register(cb_home, MenuCB.filter(F.action == MenuAction.HOME))
+    private = F.chat.type == ChatType.PRIVATE
+    router.my_chat_member.register(
+        on_bot_blocked, private, ChatMemberUpdatedFilter(member_status_changed=KICKED)
+    )
+    router.my_chat_member.register(
+        on_bot_unblocked, private, ChatMemberUpdatedFilter(member_status_changed=MEMBER)
+    )
     return router

@@ -1,7 +1,5 @@
 """Admin actions on any key: extend, limit, enable/disable, refresh, delete."""
 
-from html import escape
-
 from aiogram import Bot, F, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
@@ -13,6 +11,7 @@ from bot.callbacks import AdminKeyAction, AdminKeyCB
 from bot.middlewares import THROTTLE_FLAG
 from bot.screens import show
 from bot.states import AdminInput
+from bot.texts import esc
 from db.models import VPNKey
 from domain import key_changes, user_keys
 from domain.audit import tg_actor
@@ -77,7 +76,7 @@ async def cb_delete(callback: CallbackQuery, callback_data: AdminKeyCB) -> None:
     """Ask before deleting."""
     key = await user_keys.user_key(callback.from_user.id, callback_data.key_id, any_owner=True)
     text = _("Delete key #{id} “{name}”? This cannot be undone.").format(
-        id=key.id, name=escape(key.name)
+        id=key.id, name=esc(key.name)
     )
     await show(callback, text, admin_keyboards.delete_confirm(key))
 

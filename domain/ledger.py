@@ -1,0 +1,169 @@
+"""The traffic ledger: each key's whole-life usage, from the servers' rolling counters.
+
+Every sync reads a server's 30-day counters (and, where the server can say, the exact
+bytes moved since the last sync), adds each key's new bytes to ``traffic_used`` and keeps
+the counter as ``usage_baseline``. New bytes from counters alone are
+
+    counted = counter - baseline + aged
+
+where ``aged`` is what left the 30-day window since the last sync, looked up in the
+ledger's own hourly history (``traffic_history``). A drop no ageing explains means the
+server lost its counters: everything it reports now is new. A server that could not be
+reached is simply sampled over a longer interval next time.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from db.models import KeyState, VPNKey, VPNServer
+from domain import outbox, remote, servers, traffic_history
+from domain.concurrency import bounded
+from domain.context import Context
+from domain.enforcement import enforce_rules
+from domain.errors import DomainError
+from domain.ledger_rules import Sample, from_counters, from_since, notice_at_80
+from domain.locks import key_lock
+from domain.periods import start_new_periods
+from domain.redact import describe
+from domain.rules import settle
+from vpn.backends import Backend
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncReport:
+    """What one server's sync found and did."""
+
+    server: str
+    method: str = "counters"  # "since" when the server's per-interval metrics were used
+    counted: int = 0
+    keys: int = 0
+    counters_reset: bool = False
+    transitions: dict[int, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+async def sync_traffic(ctx: Context) -> list[SyncReport]:
+    """Start due reset periods, then sample every active server; failures are reported."""
+    await start_new_periods(ctx)
+    reports = []
+    for srv in await servers.list_servers(active_only=True):
+        report = SyncReport(srv.name)
+        try:
+            await sync_server(ctx, srv, report)
+        except DomainError as exc:
+            report.error = exc.message
+            logger.warning("traffic sync of %s postponed: %s", srv.name, describe(exc))
+        reports.append(report)
+    return reports
+
+
+async def sync_server(ctx: Context, srv: VPNServer, report: SyncReport) -> None:
+    """Sample one server and book every live key's new usage; then apply the quota."""
+    now = ctx.now()
+    client = remote.backend(ctx, srv)
+    counters = await remote.call(srv, client.usage())
+    since, until = await _usage_since(srv, client, now)
+    keys = await VPNKey.filter(server=srv, state=KeyState.LIVE)
+    if since is not None:
+        report.method = "since"
+        samples = from_since(keys, counters, since)
+    else:
+        aged = None
+        if srv.last_synced_at is not None:
+            window = traffic_history.WINDOW
+            aged = await traffic_history.aged(srv.id, srv.last_synced_at - window, now - window)
+        samples, report.counters_reset = from_counters(keys, counters, aged)
+        if report.counters_reset:
+            logger.warning("traffic sync of %s: the server lost its counters", srv.name)
+            # What the history holds is no longer in the server's window: none of it can age.
+            await traffic_history.forget_before(srv.id, now + traffic_history.HOUR)
+    booked = await _book(srv, samples, srv.last_synced_at, until, report)
+    await VPNServer.filter(id=srv.id).update(last_synced_at=until)
+    await traffic_history.forget_before(srv.id, until - traffic_history.KEEP)
+    await _enforce(ctx, booked, report)
+
+
+async def _usage_since(
+    srv: VPNServer, client: Backend, now: datetime
+) -> tuple[dict[str, int] | None, datetime]:
+    """Exact bytes per key since the last sync, and the moment that window ends."""
+    if srv.last_synced_at is None:
+        return None, now
+    seconds = int((now - srv.last_synced_at).total_seconds())
+    if seconds < 1:
+        return None, now
+    try:
+        usage = await remote.call(srv, client.usage_since(seconds))
+    except DomainError:
+        return None, now
+    if usage is None:
+        return None, now
+    # Windows of whole seconds laid end to end: nothing counted twice, nothing skipped.
+    return usage, srv.last_synced_at + timedelta(seconds=seconds)
+
+
+async def _book(
+    srv: VPNServer,
+    samples: list[Sample],
+    previous: datetime | None,
+    until: datetime,
+    report: SyncReport,
+) -> list[tuple[VPNKey, int | None]]:
+    """Write each key's new usage and baseline; returns (key, server limit before) pairs."""
+    booked: list[tuple[VPNKey, int | None]] = []
+    history: dict[int, traffic_history.Spread] = {}
+    for sample in samples:
+        key = sample.key
+        limit_before = remote.server_limit(key)
+        if sample.counted or sample.baseline != key.usage_baseline:
+            if not await _write(srv, sample):
+                continue  # changed meanwhile (refreshed, deleted…): sampled again next time
+            start = max(previous or key.created_at, key.created_at)
+            history[key.id] = traffic_history.spread(sample.counted, start, until)
+            report.counted += sample.counted
+            report.keys += bool(sample.counted)
+        booked.append((key, limit_before))
+    await traffic_history.add(history)
+    return booked
+
+
+async def _write(srv: VPNServer, sample: Sample) -> bool:
+    key = sample.key
+    used_before = key.traffic_used
+    async with key_lock(key.id), in_transaction():
+        written = await VPNKey.filter(
+            id=key.id,
+            state=KeyState.LIVE,
+            traffic_used=used_before,
+            usage_baseline=key.usage_baseline,
+        ).update(traffic_used=used_before + sample.counted, usage_baseline=sample.baseline)
+        if not written:
+            return False
+        key.traffic_used, key.usage_baseline = used_before + sample.counted, sample.baseline
+        await outbox.enqueue([notice_at_80(key, srv.name, used_before)])
+    return True
+
+
+async def _enforce(
+    ctx: Context, booked: list[tuple[VPNKey, int | None]], report: SyncReport
+) -> None:
+    """Cut keys that reached their quota (and re-push limits the new baseline moved)."""
+
+    async def check(item: tuple[VPNKey, int | None]) -> None:
+        key, limit_before = item
+        if settle(key, ctx.now()) is None and remote.server_limit(key) == limit_before:
+            return
+        try:
+            transition = await enforce_rules(ctx, key.id, limit_before=limit_before)
+        except DomainError as exc:
+            logger.warning("quota of key %s not applied yet: %s", key.id, describe(exc))
+            return
+        if transition is not None:
+            report.transitions[key.id] = transition
+
+    await bounded(booked, check)

@@ -1,0 +1,70 @@
+"""The ledger's arithmetic on plain values: new bytes from counters, the 80 % notice."""
+
+from dataclasses import dataclass
+
+from db.models import Notice, VPNKey
+from domain import outbox
+from domain.traffic_history import Aged
+
+WARN_AT = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One key's outcome of a sync: bytes to add and the baseline to keep."""
+
+    key: VPNKey
+    counted: int
+    baseline: int
+
+
+def from_since(
+    keys: list[VPNKey], counters: dict[str, int], since: dict[str, int]
+) -> list[Sample]:
+    """Samples from the bytes each key moved since the last sync (exact).
+
+    The counter cannot grow by more than the new traffic (ageing only takes away), so its
+    growth is a floor that covers a sliver of time the two windows might not have shared.
+    """
+    samples = []
+    for key in keys:
+        counter = counters.get(key.remote_id, 0)
+        counted = max(since.get(key.remote_id, 0), counter - key.usage_baseline)
+        samples.append(Sample(key, counted, counter))
+    return samples
+
+
+def from_counters(
+    keys: list[VPNKey], counters: dict[str, int], aged: Aged | None
+) -> tuple[list[Sample], bool]:
+    """Samples from 30-day counters alone, and whether the server lost its counters.
+
+    ``aged`` is what the ledger counted in the slice of time that has just left the window
+    (``None`` on a server's first sync). The baseline carries any shortfall of an estimate
+    (``max(counter, baseline - aged)``) so that over time nothing is lost or added.
+    """
+    aged = aged or Aged({}, {})
+    reset = any(
+        counters.get(k.remote_id, 0) < k.usage_baseline - aged.at_most.get(k.id, 0) for k in keys
+    )
+    samples = []
+    for key in keys:
+        counter, baseline = counters.get(key.remote_id, 0), key.usage_baseline
+        if reset:
+            samples.append(Sample(key, counter, counter))
+            continue
+        gone = aged.estimate.get(key.id, 0)
+        samples.append(
+            Sample(key, max(0, counter - baseline + gone), max(counter, baseline - gone))
+        )
+    return samples, reset
+
+
+def notice_at_80(key: VPNKey, server: str, used_before: int) -> Notice | None:
+    """The owner's "80 % used" notice when this sync crossed that mark (else ``None``)."""
+    limit = key.traffic_limit
+    if not limit or not used_before < WARN_AT * limit <= key.traffic_used < limit:
+        return None
+    period = int(key.period_started_at.timestamp()) if key.period_started_at else 0
+    dedup = f"tg:{outbox.TRAFFIC_80}:{key.id}:{limit}:{period}"
+    return outbox.telegram_notice(outbox.TRAFFIC_80, key, server, dedup_key=dedup, percent=80)

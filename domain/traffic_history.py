@@ -1,0 +1,113 @@
+"""Hourly history of the traffic the ledger counted, to know what leaves Outline's window.
+
+Outline reports a rolling 30-day sum. Between two samples the sum grows by the new
+traffic and shrinks by whatever was moved just over 30 days earlier; the counter alone
+cannot tell the two apart, so the ledger remembers when it counted each byte (spread
+evenly over the interval it was measured in) and looks that up 30 days later.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.expressions import Subquery
+
+from db.models import TrafficBucket, VPNKey
+
+HOUR = timedelta(hours=1)
+WINDOW = timedelta(days=30)
+# How far the server's clock may be off ours: buckets this close count as possibly aged.
+SKEW = HOUR
+KEEP = WINDOW + timedelta(days=1)
+_CHUNK = 500
+
+Spread = dict[datetime, int]
+
+
+def floor_hour(moment: datetime) -> datetime:
+    """The start of the hour ``moment`` falls in."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _overlap(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> float:
+    return max(0.0, (min(a_end, b_end) - max(a_start, b_start)).total_seconds())
+
+
+def spread(nbytes: int, start: datetime, end: datetime) -> Spread:
+    """``nbytes`` spread evenly over ``(start, end]`` in hourly parts that sum to ``nbytes``."""
+    start = max(start, end - WINDOW)
+    total = (end - start).total_seconds()
+    if nbytes <= 0:
+        return {}
+    if total <= 0:
+        return {floor_hour(end): nbytes}
+    parts: Spread = {}
+    hour, covered, given = floor_hour(start), 0.0, 0
+    while hour < end:
+        covered += _overlap(hour, hour + HOUR, start, end)
+        share = round(nbytes * covered / total) - given
+        if share:
+            parts[hour] = share
+            given += share
+        hour += HOUR
+    return parts
+
+
+@dataclass
+class Aged:
+    """Estimated bytes per key id that left the window, and a bound no ageing can exceed."""
+
+    estimate: dict[int, int]
+    at_most: dict[int, int]
+
+
+async def aged(server_id: int, start: datetime, end: datetime) -> Aged:
+    """What the keys of one server counted in ``(start, end]``: it has now aged out."""
+    rows = await TrafficBucket.filter(
+        key_id__in=Subquery(VPNKey.filter(server_id=server_id).values("id")),
+        hour__gt=start - HOUR - SKEW,
+        hour__lt=end + SKEW,
+    )
+    estimate: dict[int, float] = defaultdict(float)
+    at_most: dict[int, int] = defaultdict(int)
+    for row in rows:
+        estimate[row.key_id] += row.bytes * _overlap(row.hour, row.hour + HOUR, start, end) / 3600
+        at_most[row.key_id] += row.bytes
+    return Aged({k: round(v) for k, v in estimate.items()}, dict(at_most))
+
+
+async def add(parts: dict[int, Spread]) -> None:
+    """Add counted traffic (key id -> hourly parts) to the history."""
+    items = [(key_id, spread_) for key_id, spread_ in parts.items() if spread_]
+    for start in range(0, len(items), _CHUNK):
+        await _add(dict(items[start : start + _CHUNK]))
+
+
+async def _add(parts: dict[int, Spread]) -> None:
+    hours = {hour for spread_ in parts.values() for hour in spread_}
+    if not hours:
+        return
+    existing = await TrafficBucket.filter(
+        key_id__in=list(parts), hour__gte=min(hours), hour__lte=max(hours)
+    )
+    index = {(row.key_id, row.hour): row for row in existing}
+    changed, fresh = [], []
+    for key_id, spread_ in parts.items():
+        for hour, nbytes in spread_.items():
+            row = index.get((key_id, hour))
+            if row is None:
+                fresh.append(TrafficBucket(key_id=key_id, hour=hour, bytes=nbytes))
+            else:
+                row.bytes += nbytes
+                changed.append(row)
+    if changed:
+        await TrafficBucket.bulk_update(changed, fields=["bytes"])
+    if fresh:
+        await TrafficBucket.bulk_create(fresh)
+
+
+async def forget_before(server_id: int, moment: datetime) -> None:
+    """Drop one server's history older than ``moment`` (no sample will look that far back)."""
+    await TrafficBucket.filter(
+        key_id__in=Subquery(VPNKey.filter(server_id=server_id).values("id")), hour__lt=moment
+    ).delete()

@@ -1,0 +1,178 @@
+"""The worker's Messenger on Telegram: every notice kind rendered in the owner's language, and
+Bot API refusals mapped to what the outbox expects."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import SendMessage
+
+from bot.notices import notice_text
+from bot.notifier import TelegramMessenger
+from bot.setup import build_i18n
+from db.models import VPNKey
+from domain import key_changes, keys, users
+from domain.context import Context
+from domain.delivery import deliver_notices
+from domain.messenger import RecipientBlocked, RetryLater
+from domain.ratelimit import RateLimiter
+from domain.settings import GIB
+from domain.users import UserProfile
+from tests.bot_fixtures import TOKEN, RecordingSession, buttons
+
+PAYLOAD = {
+    "key_id": 7,
+    "key_name": "home <1>",
+    "server": "alpha",
+    "valid_until": "2030-01-04T12:00:00Z",
+    "traffic_limit": 10 * GIB,
+    "traffic_used": 8 * GIB,
+}
+EXPECTED = {
+    "expires_3d": (
+        "⏰ Your key “home &lt;1&gt;” expires in 3 days, on 2030-01-04 12:00 UTC.",
+        "⏰ Ваш ключ «home &lt;1&gt;» истекает через 3 дня, 2030-01-04 12:00 UTC.",
+    ),
+    "expires_1d": (
+        "⏰ Your key “home &lt;1&gt;” expires in 1 day, on 2030-01-04 12:00 UTC.",
+        "⏰ Ваш ключ «home &lt;1&gt;» истекает через 1 день, 2030-01-04 12:00 UTC.",
+    ),
+    "expired": (
+        "⏰ Your key “home &lt;1&gt;” has expired and no longer works.",
+        "⏰ Срок действия ключа «home &lt;1&gt;» истёк, он больше не работает.",
+    ),
+    "traffic_80": (
+        "📊 Your key “home &lt;1&gt;” has used 80% of its traffic: 8.0 GB of 10.0 GB.",
+        "📊 Ключ «home &lt;1&gt;» израсходовал 80% трафика: 8.0 ГБ из 10.0 ГБ.",
+    ),
+    "quota_reached": (
+        "📊 Your key “home &lt;1&gt;” has used all of its traffic (8.0 GB of 10.0 GB) "
+        "and is paused.",
+        "📊 Ключ «home &lt;1&gt;» израсходовал весь трафик (8.0 ГБ из 10.0 ГБ) и приостановлен.",
+    ),
+    "key_created": (
+        "🔑 You have a new key “home &lt;1&gt;” on alpha.",
+        "🔑 У вас новый ключ «home &lt;1&gt;» на сервере alpha.",
+    ),
+    "key_extended": (
+        "✅ Your key “home &lt;1&gt;” is now valid until 2030-01-04 12:00 UTC.",
+        "✅ Ваш ключ «home &lt;1&gt;» теперь действует до 2030-01-04 12:00 UTC.",
+    ),
+    "key_limit_changed": (
+        "📏 The traffic limit of your key “home &lt;1&gt;” is now 10.0 GB.",
+        "📏 Лимит трафика ключа «home &lt;1&gt;» теперь 10.0 ГБ.",
+    ),
+    "key_disabled": (
+        "⛔ Your key “home &lt;1&gt;” has been disabled.",
+        "⛔ Ваш ключ «home &lt;1&gt;» отключён.",
+    ),
+    "key_enabled": (
+        "▶️ Your key “home &lt;1&gt;” works again.",
+        "▶️ Ваш ключ «home &lt;1&gt;» снова работает.",
+    ),
+    "key_refreshed": (
+        "🔄 Your key “home &lt;1&gt;” was replaced by a new one; the old one no longer works.",
+        "🔄 Ваш ключ «home &lt;1&gt;» заменён новым; старый больше не работает.",
+    ),
+    "key_deleted": (
+        "🗑 Your key “home &lt;1&gt;” has been deleted.",
+        "🗑 Ваш ключ «home &lt;1&gt;» удалён.",
+    ),
+}
+
+
+@pytest.fixture
+async def messenger(db: str) -> tuple[TelegramMessenger, RecordingSession]:
+    """A messenger on a recording bot, with Ann (en) and Boris (ru) registered."""
+    await users.upsert_user(UserProfile(id=100, first_name="Ann", language_code="en"), actor="t")
+    await users.upsert_user(UserProfile(id=200, first_name="B", language_code="ru"), actor="t")
+    session = RecordingSession()
+    return TelegramMessenger(Bot(TOKEN, session=session), build_i18n()), session
+
+
+async def send(messenger: TelegramMessenger, user_id: int, lang: str | None, kind: str, **p: Any):
+    await messenger.send_notice(user_id=user_id, language=lang, kind=kind, payload=PAYLOAD | p)
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+async def test_every_notice_kind_is_rendered_in_english_and_russian(messenger, kind) -> None:
+    sender, session = messenger
+    await send(sender, 100, "en", kind)
+    await send(sender, 200, "ru", kind)
+    en, ru = session.requests
+    assert isinstance(en, SendMessage) and isinstance(ru, SendMessage)
+    assert (en.chat_id, en.text) == (100, EXPECTED[kind][0])
+    assert (ru.chat_id, ru.text) == (200, EXPECTED[kind][1])
+    if kind == "key_deleted":
+        assert en.reply_markup is None
+    else:
+        assert buttons(en.reply_markup) == [[("🔑 Open the key", "k:show:7")]]
+        assert buttons(ru.reply_markup) == [[("🔑 Открыть ключ", "k:show:7")]]
+
+
+async def test_broadcast_text_goes_out_as_written(messenger) -> None:
+    sender, session = messenger
+    await send(sender, 200, None, "broadcast", text="<b>Работы</b> в 22:00")
+    (call,) = session.requests
+    assert (call.chat_id, call.text, call.reply_markup) == (200, "<b>Работы</b> в 22:00", None)
+
+
+def test_odd_payloads_still_read_well() -> None:
+    i18n = build_i18n()
+    with i18n.context(), i18n.use_locale("en"):
+        assert notice_text("key_extended", {"key_name": "k", "valid_until": None}) == (
+            "✅ Your key “k” no longer expires."
+        )
+        assert notice_text("key_limit_changed", {"key_name": "k", "traffic_limit": None}) == (
+            "📏 The traffic limit of your key “k” is now no limit."
+        )
+        assert notice_text("something_new", {"key_id": 3}) == "ℹ️ Your key “3” has changed."
+
+
+async def test_bot_api_refusals_become_outbox_signals(messenger) -> None:
+    sender, session = messenger
+    session.errors[100] = (403, "Forbidden: bot was blocked by the user")
+    with pytest.raises(RecipientBlocked):
+        await send(sender, 100, "en", "expired")
+    assert (await users.get_user(100)).bot_blocked_at is not None
+    with pytest.raises(RecipientBlocked):  # not even tried again
+        await send(sender, 100, "en", "expired")
+    assert len(session.requests) == 1
+
+    session.errors[200] = (429, "Too Many Requests: retry after 7")
+    with pytest.raises(RetryLater) as flood:
+        await send(sender, 200, "ru", "expired")
+    assert flood.value.seconds == 7.0
+    session.errors[200] = (400, "Bad Request: chat not found")
+    with pytest.raises(RecipientBlocked):
+        await send(sender, 200, "ru", "expired")
+    await users.set_bot_blocked(200, False)
+    session.errors[200] = (400, "Bad Request: message text is empty")
+    with pytest.raises(TelegramBadRequest):  # a failed attempt the outbox retries with backoff
+        await send(sender, 200, "ru", "expired")
+    with pytest.raises(RecipientBlocked):
+        await send(sender, 999, "en", "expired")  # nobody we know
+    sender.close()
+    with pytest.raises(RetryLater):
+        await send(sender, 200, "ru", "expired")
+
+
+async def test_admin_changes_reach_the_owner_through_the_outbox(
+    messenger, server, bot_ctx: Context
+) -> None:
+    sender, session = messenger
+    key = await keys.create_key(bot_ctx, server="alpha", tg_id=100, name="home", actor="tg:900")
+    await key_changes.extend_key(bot_ctx, key_id=key.id, server=None, days=30, actor="tg:900")
+    await key_changes.rename_key(bot_ctx, key_id=key.id, server=None, name="x", actor="tg:100")
+    limiter = RateLimiter(rate=1000, chat_interval=0)
+    while await deliver_notices(bot_ctx, sender, limiter):
+        pass
+    texts = [r.text for r in session.requests]
+    valid = (bot_ctx.now() + timedelta(days=30)).strftime("%Y-%m-%d %H:%M UTC")
+    assert texts == [
+        "🔑 You have a new key “home” on alpha.",
+        f"✅ Your key “home” is now valid until {valid}.",
+    ]
+    assert await VPNKey.filter(owner_id=100).count() == 1

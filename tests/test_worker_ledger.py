@@ -1,0 +1,182 @@
+"""The traffic ledger against the emulator over HTTP: injected traffic, time moved by a
+test clock, the 30-day window ageing, outages, a refresh and lost counters."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from db.models import InactiveReason, Notice, VPNKey
+from domain import key_changes, keys, outbox, traffic_history
+from domain.context import Context
+from domain.ledger import SyncReport, sync_traffic
+from domain.periods import add_month, set_traffic_reset
+from tests.worker_fixtures import ADMIN_ACTOR, FakeClock, new_key
+from vpn.emulator import RunningEmulator
+
+
+class Traffic:
+    """Injects traffic into the emulator and keeps the true total."""
+
+    def __init__(self, running: RunningEmulator) -> None:
+        self.emulator = running.emulator
+        self.total = 0
+
+    def add(self, key: VPNKey, nbytes: int) -> None:
+        self.emulator.add_traffic(key.remote_id, nbytes)
+        self.total += nbytes
+
+
+async def step(ctx: Context, clock: FakeClock, **delta: float) -> SyncReport:
+    clock.advance(**delta)
+    (report,) = await sync_traffic(ctx)
+    return report
+
+
+async def used(key: VPNKey) -> int:
+    return (await VPNKey.get(id=key.id)).traffic_used
+
+
+@pytest.fixture(params=["since", "counters"])
+def metrics(request: pytest.FixtureRequest, outline_server: RunningEmulator) -> str:
+    """Whether the server has the per-interval metrics (Outline >= 1.12) or the ledger
+    must work from the 30-day counters alone."""
+    outline_server.emulator.experimental = request.param == "since"
+    return request.param
+
+
+async def test_usage_equals_the_true_total_through_a_drop_an_outage_a_refresh_and_a_reset(
+    ctx: Context, clock: FakeClock, owner, outline_server: RunningEmulator, metrics: str
+) -> None:
+    emulator, traffic = outline_server.emulator, Traffic(outline_server)
+    key = await new_key(ctx)
+    await sync_traffic(ctx)
+    # An hour of five-minute syncs with heavy traffic; the server is down for three of them.
+    for n in range(1, 13):
+        clock.advance(minutes=5)
+        if n == 4:
+            emulator.faults.fail_next(3, 500, path_contains="/metrics/")
+        if n == 8:
+            traffic.add(key, 700_000)
+            key = await keys.refresh_key(ctx, key_id=key.id, server="alpha", actor=ADMIN_ACTOR)
+        traffic.add(key, 1_000_000 + n)
+        (report,) = await sync_traffic(ctx)
+        assert (report.error is not None) == (n in (4, 5, 6))
+        assert report.error or report.method == metrics
+    assert await used(key) == traffic.total
+    # Forty daily syncs with light traffic: the heavy hour leaves the 30-day window.
+    window_before = emulator.usage_30d(key.remote_id)
+    for day in range(1, 41):
+        clock.advance(days=1)
+        traffic.add(key, 1_000 * day)
+        await sync_traffic(ctx)
+        assert await used(key) == traffic.total, f"day {day}"
+    assert emulator.usage_30d(key.remote_id) < window_before  # the counter went down
+    # The server loses its counters (metrics store wiped on a restart).
+    clock.advance(hours=5)
+    emulator.reset_usage()
+    clock.advance(hours=1)
+    traffic.add(key, 5_000)
+    report = await step(ctx, clock, hours=18)
+    assert report.counters_reset == (metrics == "counters")
+    for day in range(3):
+        clock.advance(days=1)
+        traffic.add(key, 2_000 + day)
+        await sync_traffic(ctx)
+    assert await used(key) == traffic.total
+
+
+async def test_steady_use_past_thirty_days_keeps_counting(
+    ctx: Context, clock: FakeClock, owner, outline_server: RunningEmulator
+) -> None:
+    outline_server.emulator.experimental = False
+    key = await new_key(ctx)
+    traffic = Traffic(outline_server)
+    await sync_traffic(ctx)
+    for _ in range(4 * 45):  # a sync every 6 hours for 45 days, the same use each time
+        clock.advance(hours=6)
+        traffic.add(key, 10_000)
+        (report,) = await sync_traffic(ctx)
+        assert not report.counters_reset
+    assert await used(key) == traffic.total == 1_800_000
+    # Outline's own number: only the last 30 days.
+    assert outline_server.emulator.usage_30d(key.remote_id) == 1_200_000
+
+
+async def test_quota_reached_cuts_the_key_once_and_raising_the_limit_reopens_it(
+    ctx: Context, clock: FakeClock, owner, outline_server: RunningEmulator
+) -> None:
+    emulator = outline_server.emulator
+    key = await new_key(ctx, traffic_limit=1_000)
+    traffic = Traffic(outline_server)
+    await sync_traffic(ctx)
+    traffic.add(key, 600)
+    await step(ctx, clock, minutes=5)
+    assert emulator.key_limit(key.remote_id) == 1_000  # 400 left + 600 counted by the server
+    traffic.add(key, 250)
+    await step(ctx, clock, minutes=5)
+    assert await Notice.filter(key_id=key.id, kind=outbox.TRAFFIC_80).count() == 1
+    # Between two syncs Outline itself cuts the key when the allowance runs out.
+    traffic.add(key, 150)
+    assert emulator.is_blocked(key.remote_id)
+    report = await step(ctx, clock, minutes=5)
+    assert report.transitions == {key.id: "key.quota_reached"}
+    await key.refresh_from_db()
+    assert (key.is_active, key.inactive_reason, key.traffic_used) == (
+        False,
+        InactiveReason.TRAFFIC,
+        1_000,
+    )
+    assert emulator.key_limit(key.remote_id) == 0
+    traffic.add(key, 10)
+    for _ in range(3):
+        report = await step(ctx, clock, minutes=5)
+        assert report.transitions == {}
+    assert await Notice.filter(key_id=key.id, kind=outbox.QUOTA_REACHED).count() == 1
+    assert await Notice.filter(key_id=key.id, kind=outbox.TRAFFIC_80).count() == 1
+    key = await key_changes.set_traffic_limit(
+        ctx, key_id=key.id, server="alpha", traffic_limit=5_000, actor=ADMIN_ACTOR
+    )
+    assert key.is_active and key.inactive_reason is None
+    assert emulator.key_limit(key.remote_id) == 5_000 - 1_010 + 1_010
+    assert not emulator.is_blocked(key.remote_id)
+
+
+async def test_a_monthly_key_starts_each_month_afresh_and_reopens(
+    ctx: Context, clock: FakeClock, owner, outline_server: RunningEmulator
+) -> None:
+    key = await new_key(ctx, traffic_limit=1_000)
+    await set_traffic_reset(
+        ctx, key_id=key.id, server="alpha", strategy="monthly", actor=ADMIN_ACTOR
+    )
+    Traffic(outline_server).add(key, 1_500)
+    await step(ctx, clock, minutes=5)
+    await key.refresh_from_db()
+    assert key.inactive_reason == InactiveReason.TRAFFIC
+    report = await step(ctx, clock, days=31)
+    await key.refresh_from_db()
+    assert key.is_active and key.traffic_used == 0
+    assert key.period_started_at == add_month(clock.now() - timedelta(days=31, minutes=5))
+    assert report.transitions == {}
+    assert outline_server.emulator.key_limit(key.remote_id) == 1_000 + key.usage_baseline
+
+
+async def test_a_server_that_cannot_be_reached_is_reported_and_changes_nothing(
+    ctx: Context, clock: FakeClock, owner, outline_server: RunningEmulator
+) -> None:
+    key = await new_key(ctx)
+    Traffic(outline_server).add(key, 100)
+    outline_server.emulator.faults.fail_next(1, 503, path_contains="/metrics/transfer")
+    report = await step(ctx, clock, minutes=5)
+    assert report.error and "alpha" in report.error
+    assert await used(key) == 0
+    report = await step(ctx, clock, minutes=5)
+    assert report.error is None and await used(key) == 100
+
+
+def test_spread_splits_bytes_over_the_hours_of_an_interval_and_keeps_the_sum() -> None:
+    start = datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
+    parts = traffic_history.spread(1_000, start, start + timedelta(hours=2))
+    hours = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in (10, 11, 12)]
+    assert parts == {hours[0]: 250, hours[1]: 500, hours[2]: 250}
+    assert sum(traffic_history.spread(999, start, start + timedelta(minutes=1)).values()) == 999
+    assert traffic_history.spread(0, start, start + timedelta(hours=1)) == {}

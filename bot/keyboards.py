@@ -21,14 +21,19 @@ def back_to_menu(builder: InlineKeyboardBuilder | None = None) -> InlineKeyboard
 
 def main_menu(*, show_trial: bool) -> InlineKeyboardMarkup:
     """My keys · Free trial (until used) · How to connect · Language."""
-    builder = InlineKeyboardBuilder()
-    builder.button(text="🔑 " + _("My keys"), callback_data=MenuCB(action=MenuAction.KEYS))
+    items = [("🔑 " + _("My keys"), MenuAction.KEYS)]
     if show_trial:
-        builder.button(text="🎁 " + _("Free trial"), callback_data=MenuCB(action=MenuAction.TRIAL))
-    builder.button(text="📖 " + _("How to connect"), callback_data=MenuCB(action=MenuAction.HELP))
-    builder.button(text="🌐 " + _("Language"), callback_data=MenuCB(action=MenuAction.LANGUAGE))
-    builder.adjust(1)
-    return builder.as_markup()
+        items.append(("🎁 " + _("Free trial"), MenuAction.TRIAL))
+    items += [
+        ("📖 " + _("How to connect"), MenuAction.HELP),
+        ("🌐 " + _("Language"), MenuAction.LANGUAGE),
+    ]
+    # Built directly: InlineKeyboardBuilder deep-copies every button on each call (6x the
+    # cost, on every /start; see docs/performance.md).
+    rows = [
+        [InlineKeyboardButton(text=t, callback_data=MenuCB(action=a).pack())] for t, a in items
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def keys_list(keys: list[VPNKey], *, show_trial: bool) -> InlineKeyboardMarkup:

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 LOCALES = Path(__file__).parent / "locales"
 THROTTLE_SECONDS = 5.0
-POLL_RETRY_SECONDS = 5.0
+RETRY_SECONDS = 5.0
 POLL_STOP_SECONDS = 15.0
 DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
 
@@ -136,17 +136,11 @@ def webhook_target(settings: Settings) -> str:
     return url
 
 
-async def _startup(bot: Bot, i18n: I18n) -> None:
-    try:
-        await set_commands(bot, i18n)
-    except TelegramAPIError as exc:  # the API keeps running while Telegram is unreachable
-        logger.warning("setMyCommands failed: %s", redact(str(exc)))
-
-
-async def _poll(dp: Dispatcher, bot: Bot) -> None:
-    """Long polling until cancelled, starting over after failures (Telegram down, 409…)."""
+async def _poll(dp: Dispatcher, bot: Bot, i18n: I18n) -> None:
+    """Commands, then long polling until stopped; starts over after failures (Telegram down)."""
     while True:
         try:
+            await set_commands(bot, i18n)
             await bot.delete_webhook()
             await dp.start_polling(bot, handle_signals=False, close_bot_session=False)
             return
@@ -154,16 +148,36 @@ async def _poll(dp: Dispatcher, bot: Bot) -> None:
             raise
         except Exception as exc:
             logger.error("polling failed, retrying: %s", redact(repr(exc)))
-            await asyncio.sleep(POLL_RETRY_SECONDS)
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+async def _register_webhook(dp: Dispatcher, bot: Bot, i18n: I18n, settings: Settings) -> None:
+    """Commands and setWebhook, retried until Telegram accepts them."""
+    while True:
+        try:
+            await set_commands(bot, i18n)
+            await bot.set_webhook(
+                webhook_target(settings),
+                secret_token=webhook_secret(settings),
+                allowed_updates=dp.resolve_used_update_types(),
+            )
+            return
+        except TelegramAPIError as exc:
+            logger.error("setWebhook failed, retrying: %s", redact(str(exc)))
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 async def _stop_polling(dp: Dispatcher, task: asyncio.Task[None]) -> None:
     """Stop long polling gracefully (its own tasks finish), then cancel and await the task."""
-    with suppress(RuntimeError):  # not polling right now (starting, or waiting to retry)
+    with suppress(RuntimeError, TimeoutError):  # RuntimeError: not polling right now
         await asyncio.wait_for(dp.stop_polling(), POLL_STOP_SECONDS)
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    await _cancel(task)
 
 
 def attach_bot(app: web.Application, settings: Settings) -> TelegramMessenger:
@@ -183,12 +197,12 @@ def attach_bot(app: web.Application, settings: Settings) -> TelegramMessenger:
 
     async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
         dp = build_dispatcher(app[CONTEXT], settings, i18n=i18n)
-        await _startup(bot, i18n)
+        # Telegram calls run in tasks: the API starts at once even when Telegram is down.
         if settings.webhook_url:
-            async with _webhook(dp, bot, settings, webhook):
+            async with _webhook(dp, bot, i18n, settings, webhook):
                 yield
         else:
-            task = asyncio.create_task(_poll(dp, bot), name="telegram-polling")
+            task = asyncio.create_task(_poll(dp, bot, i18n), name="telegram-polling")
             yield
             await _stop_polling(dp, task)
         messenger.close()
@@ -200,7 +214,7 @@ def attach_bot(app: web.Application, settings: Settings) -> TelegramMessenger:
 
 @asynccontextmanager
 async def _webhook(
-    dp: Dispatcher, bot: Bot, settings: Settings, slot: list[SimpleRequestHandler]
+    dp: Dispatcher, bot: Bot, i18n: I18n, settings: Settings, slot: list[SimpleRequestHandler]
 ) -> AsyncIterator[None]:
     """Serve updates posted to the webhook path while inside the ``async with``."""
     secret = webhook_secret(settings)
@@ -208,16 +222,10 @@ async def _webhook(
     handler = SimpleRequestHandler(dp, bot, handle_in_background=False, secret_token=secret)
     await dp.emit_startup(bot=bot, dispatcher=dp)
     slot.append(handler)
-    try:
-        await bot.set_webhook(
-            webhook_target(settings),
-            secret_token=secret,
-            allowed_updates=dp.resolve_used_update_types(),
-        )
-    except TelegramAPIError as exc:
-        logger.error("setWebhook failed: %s", redact(str(exc)))
+    register = asyncio.create_task(_register_webhook(dp, bot, i18n, settings))
     try:
         yield
     finally:
         slot.clear()
+        await _cancel(register)
         await dp.emit_shutdown(bot=bot, dispatcher=dp)

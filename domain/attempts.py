@@ -35,6 +35,12 @@ async def claim(notices: list[Notice], now: datetime, lease: float) -> list[Noti
     return [n for n in notices if n.id in held]
 
 
+async def forget_finished(before: datetime) -> int:
+    """Delete rows delivered or given up before ``before`` (the outbox is not an archive)."""
+    finished = Q(sent_at__lt=before) | Q(failed_at__lt=before)
+    return await Notice.filter(finished).delete()
+
+
 async def mark_sent(notice: Notice, now: datetime) -> None:
     """Record a successful delivery."""
     await Notice.filter(id=notice.id).update(

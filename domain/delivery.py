@@ -7,24 +7,27 @@ from datetime import datetime, timedelta
 
 from db.models import Notice
 from domain import attempts, outbox, users
-from domain.context import Context
+from domain.context import Context, utcnow
 from domain.messenger import Messenger, RecipientBlocked, RetryLater
 from domain.ratelimit import RateLimiter
 from domain.redact import describe
 
 logger = logging.getLogger(__name__)
 BLOCKED = "recipient blocked the bot"
+STALE = "too old to be worth sending"
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryPolicy:
-    """How hard to try: attempts, backoff, batch size and the lease on a row being sent."""
+    """How hard to try: attempts, backoff, batch size, the lease on a row being sent, and
+    the age after which a notice is dropped (a reminder a week late only confuses)."""
 
     max_attempts: int = 5
     retry_base: float = 30.0
     retry_cap: float = 3600.0
     batch: int = 100
     lease: float = 120.0
+    max_age: timedelta = timedelta(days=2)
 
 
 async def deliver_notices(
@@ -35,6 +38,11 @@ async def deliver_notices(
 ) -> int:
     """Send one batch of due notices (at most one per user); returns how many were sent."""
     now = ctx.now()
+    # ``created_at`` is stamped by the database's clock, so it is compared with the wall clock.
+    too_old = utcnow() - policy.max_age
+    await Notice.filter(attempts.due(now), channel=outbox.TELEGRAM, created_at__lt=too_old).update(
+        failed_at=now, next_attempt_at=None, last_error=STALE
+    )
     batch = await attempts.claim(await _next_batch(now, policy.batch), now, policy.lease)
     sent = await asyncio.gather(*(_send(ctx, messenger, limiter, n, policy) for n in batch))
     return sum(sent)

@@ -10,6 +10,7 @@ from domain.context import Context
 from domain.errors import Conflict, DomainError, Invalid, NotFound
 from domain.locks import key_lock
 from domain.provisioning import KeySpec
+from domain.rules import settle
 
 NAME_MAX = 100
 
@@ -58,10 +59,12 @@ async def _issue(
     ctx: Context, server: VPNServer, spec: KeySpec, *, actor: str, action: str
 ) -> VPNKey:
     key = await provisioning.stage(server, spec)
+    settle(key, ctx.now())  # a past expiry or a zero limit issues the key already cut
     created = await provisioning.push(ctx, server, key)
     async with in_transaction():
         provisioning.go_live(key, created)
-        await key.save(update_fields=["access_url", "state", "updated_at"])
+        fields = ["access_url", "state", "is_active", "inactive_reason", "updated_at"]
+        await key.save(update_fields=fields)
         await audit.record(actor, action, key=key, details={"server": server.name})
     key.server = server
     return key

@@ -24,7 +24,13 @@ from domain.concurrency import bounded
 from domain.context import Context
 from domain.enforcement import enforce_rules
 from domain.errors import DomainError
-from domain.ledger_rules import Sample, from_counters, from_since, notice_at_80
+from domain.ledger_rules import (
+    Sample,
+    counters_were_lost,
+    from_counters,
+    from_since,
+    notice_at_80,
+)
 from domain.locks import key_lock
 from domain.periods import start_new_periods
 from domain.redact import describe
@@ -73,11 +79,12 @@ async def sync_server(ctx: Context, srv: VPNServer, report: SyncReport) -> None:
         report.method = "since"
         samples = from_since(keys, counters, since)
     else:
-        aged = None
+        aged: dict[int, int] = {}
         if srv.last_synced_at is not None:
             window = traffic_history.WINDOW
             aged = await traffic_history.aged(srv.id, srv.last_synced_at - window, now - window)
-        samples, report.counters_reset = from_counters(keys, counters, aged)
+        report.counters_reset = counters_were_lost(keys, counters, now)
+        samples = from_counters(keys, counters, aged, reset=report.counters_reset)
         if report.counters_reset:
             logger.warning("traffic sync of %s: the server lost its counters", srv.name)
             # What the history holds is no longer in the server's window: none of it can age.

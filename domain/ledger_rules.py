@@ -1,10 +1,11 @@
 """The ledger's arithmetic on plain values: new bytes from counters, the 80 % notice."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from db.models import Notice, VPNKey
 from domain import outbox
-from domain.traffic_history import Aged
+from domain.traffic_history import SKEW, WINDOW
 
 WARN_AT = 0.8
 
@@ -34,30 +35,38 @@ def from_since(
     return samples
 
 
-def from_counters(
-    keys: list[VPNKey], counters: dict[str, int], aged: Aged | None
-) -> tuple[list[Sample], bool]:
-    """Samples from 30-day counters alone, and whether the server lost its counters.
-
-    ``aged`` is what the ledger counted in the slice of time that has just left the window
-    (``None`` on a server's first sync). The baseline carries any shortfall of an estimate
-    (``max(counter, baseline - aged)``) so that over time nothing is lost or added.
-    """
-    aged = aged or Aged({}, {})
-    reset = any(
-        counters.get(k.remote_id, 0) < k.usage_baseline - aged.at_most.get(k.id, 0) for k in keys
+def counters_were_lost(keys: list[VPNKey], counters: dict[str, int], now: datetime) -> bool:
+    """Whether the server lost its counters (metrics store wiped): a key too young for any
+    of its traffic to have left the window reports less than at the last sync."""
+    young_since = now - WINDOW + SKEW
+    return any(
+        key.created_at > young_since and counters.get(key.remote_id, 0) < key.usage_baseline
+        for key in keys
     )
+
+
+def from_counters(
+    keys: list[VPNKey], counters: dict[str, int], aged: dict[int, int], *, reset: bool
+) -> list[Sample]:
+    """Samples from 30-day counters alone.
+
+    ``aged`` is what the ledger counted in the slice of time that has just left the window.
+    The baseline carries any shortfall of that estimate (``max(counter, baseline - aged)``)
+    so that errors cancel out over time instead of adding up. After a ``reset`` everything
+    the server reports is new. A drop the ledger cannot explain is never counted twice: at
+    worst, traffic is counted late.
+    """
     samples = []
     for key in keys:
         counter, baseline = counters.get(key.remote_id, 0), key.usage_baseline
         if reset:
             samples.append(Sample(key, counter, counter))
             continue
-        gone = aged.estimate.get(key.id, 0)
+        gone = aged.get(key.id, 0)
         samples.append(
             Sample(key, max(0, counter - baseline + gone), max(counter, baseline - gone))
         )
-    return samples, reset
+    return samples
 
 
 def notice_at_80(key: VPNKey, server: str, used_before: int) -> Notice | None:

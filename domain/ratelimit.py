@@ -59,8 +59,9 @@ class RateLimiter:
         # A chat whose spacing has run out has nobody waiting on it any more.
         now = self._clock()
         self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+        waiting = self._chat_next.keys()
         self._chat_locks = {
-            c: lock for c, lock in self._chat_locks.items() if lock.locked() or c in self._chat_next
+            c: lock for c, lock in self._chat_locks.items() if lock.locked() or c in waiting
         }
 
     async def _wait_until(self, moment: float) -> None:

@@ -7,7 +7,6 @@ evenly over the interval it was measured in) and looks that up 30 days later.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.expressions import Subquery
@@ -16,7 +15,7 @@ from db.models import TrafficBucket, VPNKey
 
 HOUR = timedelta(hours=1)
 WINDOW = timedelta(days=30)
-# How far the server's clock may be off ours: buckets this close count as possibly aged.
+# How far the server's clock may be off ours.
 SKEW = HOUR
 KEEP = WINDOW + timedelta(days=1)
 _CHUNK = 500
@@ -53,27 +52,17 @@ def spread(nbytes: int, start: datetime, end: datetime) -> Spread:
     return parts
 
 
-@dataclass
-class Aged:
-    """Estimated bytes per key id that left the window, and a bound no ageing can exceed."""
-
-    estimate: dict[int, int]
-    at_most: dict[int, int]
-
-
-async def aged(server_id: int, start: datetime, end: datetime) -> Aged:
-    """What the keys of one server counted in ``(start, end]``: it has now aged out."""
+async def aged(server_id: int, start: datetime, end: datetime) -> dict[int, int]:
+    """Bytes per key id the ledger counted in ``(start, end]`` (estimated hour by hour)."""
     rows = await TrafficBucket.filter(
         key_id__in=Subquery(VPNKey.filter(server_id=server_id).values("id")),
-        hour__gt=start - HOUR - SKEW,
-        hour__lt=end + SKEW,
+        hour__gt=start - HOUR,
+        hour__lt=end,
     )
     estimate: dict[int, float] = defaultdict(float)
-    at_most: dict[int, int] = defaultdict(int)
     for row in rows:
         estimate[row.key_id] += row.bytes * _overlap(row.hour, row.hour + HOUR, start, end) / 3600
-        at_most[row.key_id] += row.bytes
-    return Aged({k: round(v) for k, v in estimate.items()}, dict(at_most))
+    return {key_id: round(nbytes) for key_id, nbytes in estimate.items()}
 
 
 async def add(parts: dict[int, Spread]) -> None:

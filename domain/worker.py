@@ -8,11 +8,13 @@ a messenger is given, webhooks when configured). Every loop outlives its own err
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
-from domain import outbox
+from domain import attempts, outbox
 from domain.context import Context
 from domain.delivery import DeliveryPolicy, deliver_notices
 from domain.expiry import sweep_expired
@@ -29,6 +31,8 @@ from domain.webhooks import WebhookSender, deliver_webhooks
 logger = logging.getLogger(__name__)
 # The reconciler repairs drift, which is rarely urgent at start-up.
 RECONCILE_GRACE = 60.0
+# Delivered and abandoned outbox rows are kept this long (broadcast progress, debugging).
+OUTBOX_KEEP = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,14 @@ class Loop:
     delay: float = 0.0
 
 
+def log_failure(what: str, exc: Exception) -> None:
+    """Log an unexpected error: a redacted message, then where it happened (no values)."""
+    logger.error("%s: %s", what, describe(exc))
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(f"{f.filename}:{f.lineno} {f.name}" for f in reversed(frames))
+    logger.debug("%s at %s", what, where)
+
+
 async def repeat(loop: Loop) -> None:
     """Run ``loop.step`` forever; an error is logged (without secrets) and the loop goes on."""
     await asyncio.sleep(loop.delay)
@@ -49,7 +61,7 @@ async def repeat(loop: Loop) -> None:
         try:
             await loop.step()
         except Exception as exc:  # one failed round must not stop the worker
-            logger.error("worker %s: round failed: %s", loop.name, describe(exc))
+            log_failure(f"worker {loop.name}: round failed", exc)
         await asyncio.sleep(max(0.0, loop.every - (time.monotonic() - started)))
 
 
@@ -92,7 +104,7 @@ class Worker:
             Loop(
                 "reconcile",
                 s.reconcile_seconds,
-                lambda: reconcile(ctx),
+                self.reconcile_and_tidy,
                 delay=min(s.reconcile_seconds, RECONCILE_GRACE),
             ),
         ]
@@ -106,6 +118,11 @@ class Worker:
         """One expiry sweep, then the reminders now due."""
         await sweep_expired(self.ctx)
         await send_reminders(self.ctx)
+
+    async def reconcile_and_tidy(self) -> None:
+        """Repair drift between the database and the servers; drop old outbox rows."""
+        await reconcile(self.ctx)
+        await attempts.forget_finished(self.ctx.now() - OUTBOX_KEEP)
 
     async def drain_notices(self) -> None:
         """Deliver Telegram notices until none is due."""
@@ -123,7 +140,7 @@ class Worker:
         """Forever: wait to lead, run the loops while leading, stand by when it is lost."""
         retry = self.settings.leader_retry_seconds
         while True:
-            if not await self.leadership.try_acquire():
+            if not await self._acquire():
                 await asyncio.sleep(retry)
                 continue
             logger.info("worker: this process leads the lifecycle worker")
@@ -139,10 +156,21 @@ class Worker:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await self.leadership.release()
 
+    async def _acquire(self) -> bool:
+        try:
+            return await self.leadership.try_acquire()
+        except Exception as exc:  # the election must outlive any error
+            log_failure("worker: leader election failed", exc)
+            return False
+
     async def _until_lost(self, every: float) -> None:
         while True:
             await asyncio.sleep(every)
-            if not await self.leadership.still_held():
+            try:
+                if not await self.leadership.still_held():
+                    return
+            except Exception as exc:  # unsure whether we still lead: stand down
+                log_failure("worker: leadership check failed", exc)
                 return
 
 

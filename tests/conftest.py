@@ -30,7 +30,8 @@ pytest_plugins = [
 
 POSTGRES_URL = os.environ.get("DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith(("postgres://", "postgresql://"))
-TEMPLATE_DB = "vpnkeys_template"
+# One template per session, so concurrent runs on one server do not collide.
+TEMPLATE_DB = f"vpnkeys_template_{os.getpid()}"
 # Anything matching these must never reach a log record.
 SECRET_MARKERS = ["ss://", "vks_"]
 
@@ -49,16 +50,18 @@ async def _pg_admin(*statements: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def template_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def template_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database migrated once per session, copied for every test."""
+    drop = f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)"
     if ON_POSTGRES:
-        drop = f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)"
         asyncio.run(_pg_admin(drop, f"CREATE DATABASE {TEMPLATE_DB}"))
         url = _pg_url(TEMPLATE_DB)
     else:
         url = f"sqlite://{tmp_path_factory.mktemp('template')}/template.sqlite3"
     asyncio.run(apply_migrations(url))
-    return url
+    yield url
+    if ON_POSTGRES:
+        asyncio.run(_pg_admin(drop))
 
 
 @pytest.fixture

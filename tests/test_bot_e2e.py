@@ -22,7 +22,7 @@ from db.models import Notice, VPNKey
 from domain import audit, keys, servers, users
 from domain.errors import NotFound
 from main import build_service
-from tests.bot_fixtures import ANN, BORIS, BOT_USER, FakeBotApi, bot_settings
+from tests.bot_fixtures import ANN, BORIS, BOT_USER, TOKEN, FakeBotApi, bot_settings
 from vpn.pool import BackendPool
 
 SECRET = "s3cret-Token_for-tests"
@@ -179,3 +179,21 @@ async def test_a_user_who_blocked_the_bot_is_marked_and_not_messaged_again(
 
     await eventually(given_up)
     assert len(bot_api.called("sendMessage")) == 1  # only the refused reply to /start
+
+
+async def test_the_service_serves_and_stops_while_telegram_is_unreachable(
+    aiohttp_server, database_url: str, pool: BackendPool, unused_tcp_port: int, caplog
+) -> None:
+    settings = bot_settings(
+        database_url=database_url, telegram_api_base=f"http://127.0.0.1:{unused_tcp_port}"
+    )
+    server = await aiohttp_server(build_service(settings, pool=pool))
+    async with ClientSession() as http, http.get(server.make_url("/healthz")) as resp:
+        assert resp.status == 200
+
+    async def polling_failed() -> bool:
+        return any(r.name == "bot.setup" for r in caplog.records)
+
+    await eventually(polling_failed)  # logged, and retried in the background
+    await server.close()
+    assert TOKEN not in caplog.text

@@ -16,7 +16,7 @@ from babel.messages.pofile import read_po
 LOCALES = Path(__file__).parent.parent / "bot" / "locales"
 LANGUAGES = ("en", "ru")
 FORMATTER = string.Formatter()
-REFRESH = "pybabel extract/update/compile (see docs/bot.md)"
+REFRESH = "pybabel extract/update/compile (see README, Translations)"
 
 
 def catalog(language: str) -> Catalog:

@@ -15,6 +15,7 @@ from domain.errors import Unauthorized
 from domain.remote import new_remote_id
 
 ROOT = Path(__file__).resolve().parent.parent
+MIGRATION_FILES = list(Path(LOCATION, "models").glob("*.py"))
 
 
 async def run_cli(database_url: str, *args: str) -> tuple[int, str, str]:
@@ -32,7 +33,7 @@ async def run_cli(database_url: str, *args: str) -> tuple[int, str, str]:
 async def test_migrate_creates_an_empty_sqlite_file(tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path}/new/service.sqlite3"
     code, out, _ = await run_cli(url, "migrate")
-    migrations = len(list(Path(LOCATION, "models").glob("*.py")))
+    migrations = len(MIGRATION_FILES)
     assert code == 0 and f"applied {migrations} migration" in out
     assert (tmp_path / "new" / "service.sqlite3").exists()
     code, out, _ = await run_cli(url, "migrate")

@@ -231,3 +231,10 @@ async def test_user_keys_lists_live_keys_of_one_server(ctx: Context, user) -> No
         await keys.user_keys(100, "beta")
     with pytest.raises(NotFound):
         await keys.user_keys(999)
+
+
+async def test_a_key_issued_already_expired_is_cut(ctx: Context, user, outline_server) -> None:
+    past = ctx.now() - timedelta(hours=1)
+    key = await keys.create_key(ctx, server="alpha", actor=ACTOR, valid_until=past)
+    assert (key.is_active, key.inactive_reason) == (False, InactiveReason.EXPIRED)
+    assert outline_server.emulator.key_limit(key.remote_id) == 0

@@ -76,7 +76,9 @@ async def test_extending_reopens_a_key_cut_for_expiry_but_not_one_disabled_by_ha
     clock.advance(days=2)
     assert await sweep_expired(ctx) == 1
     for key in (expired, disabled):
-        await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=30, actor=ADMIN_ACTOR)
+        await key_changes.extend_key(
+            ctx, key_id=key.id, server="alpha", days=30, actor=ADMIN_ACTOR
+        )
     await expired.refresh_from_db()
     await disabled.refresh_from_db()
     assert (expired.is_active, expired.inactive_reason) == (True, None)

@@ -1,6 +1,7 @@
 """The traffic ledger against the emulator over HTTP: injected traffic, time moved by a
 test clock, the 30-day window ageing, outages, a refresh and lost counters."""
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -71,18 +72,53 @@ async def test_usage_equals_the_true_total_through_a_drop_an_outage_a_refresh_an
         await sync_traffic(ctx)
         assert await used(key) == traffic.total, f"day {day}"
     assert emulator.usage_30d(key.remote_id) < window_before  # the counter went down
-    # The server loses its counters (metrics store wiped on a restart).
+    # The server loses its counters (metrics store wiped on a restart). A key too young
+    # for any of its traffic to have aged shows it for certain: its counter went down.
+    young, young_traffic = await new_key(ctx), Traffic(outline_server)
+    await VPNKey.filter(id=young.id).update(created_at=clock.now())  # born in test time
+    clock.advance(days=1)
+    young_traffic.add(young, 3_000)
+    await sync_traffic(ctx)
     clock.advance(hours=5)
     emulator.reset_usage()
     clock.advance(hours=1)
     traffic.add(key, 5_000)
+    young_traffic.add(young, 400)
     report = await step(ctx, clock, hours=18)
     assert report.counters_reset == (metrics == "counters")
     for day in range(3):
         clock.advance(days=1)
         traffic.add(key, 2_000 + day)
+        young_traffic.add(young, 100 + day)
         await sync_traffic(ctx)
     assert await used(key) == traffic.total
+    assert await used(young) == young_traffic.total
+
+
+async def test_without_per_interval_metrics_irregular_syncs_stay_within_one_interval(
+    ctx: Context, clock: FakeClock, owner, outline_server: RunningEmulator
+) -> None:
+    """From 30-day counters alone, what ages out is estimated from the ledger's hourly
+    history; with syncs at random moments the total stays within the bytes of one sync
+    interval of the truth (the error of the slice that is ageing), for months."""
+    emulator = outline_server.emulator
+    emulator.experimental = False
+    rng = random.Random(5)
+    key = await new_key(ctx)
+    await sync_traffic(ctx)
+    truth, largest, began = 0, 0, clock.time()
+    for _ in range(400):
+        interval = rng.choice([300, 900, 3600, 5 * 3600, 8 * 3600])
+        start, moved = clock.time(), 0
+        for _ in range(rng.randint(0, 3)):
+            nbytes = rng.randint(1, 50_000) if rng.random() < 0.9 else rng.randint(1, 3) * 10**6
+            emulator.add_traffic(key.remote_id, nbytes, at=start + rng.uniform(0, interval))
+            moved += nbytes
+        truth, largest = truth + moved, max(largest, moved)
+        report = await step(ctx, clock, seconds=interval)
+        assert not report.counters_reset
+        assert abs(await used(key) - truth) <= largest
+    assert clock.time() - began > 40 * 86400  # well past the 30-day window
 
 
 async def test_steady_use_past_thirty_days_keeps_counting(

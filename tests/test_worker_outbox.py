@@ -12,12 +12,11 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from db.models import Notice, User
-from domain import audit, broadcasts, key_changes, keys, outbox
-from domain.context import Context
-from domain.delivery import DeliveryPolicy, deliver_notices
+from domain import attempts, audit, broadcasts, key_changes, keys, outbox
+from domain.context import Context, utcnow
+from domain.delivery import STALE, DeliveryPolicy, deliver_notices
 from domain.ratelimit import RateLimiter
 from tests.worker_fixtures import ADMIN_ACTOR, OWNER, FakeClock, FakeMessenger, new_key
-
 
 
 def fast() -> RateLimiter:
@@ -38,14 +37,14 @@ class RecordingLimiter(RateLimiter):
 
 
 async def kinds_queued(key_id: int) -> list[str]:
-    return await Notice.filter(key_id=key_id, channel=outbox.TELEGRAM).order_by("id").values_list(
-        "kind", flat=True
+    return (
+        await Notice.filter(key_id=key_id, channel=outbox.TELEGRAM)
+        .order_by("id")
+        .values_list("kind", flat=True)
     )
 
 
-async def drain(
-    ctx: Context, messenger: FakeMessenger, limiter: RateLimiter | None = None
-) -> int:
+async def drain(ctx: Context, messenger: FakeMessenger, limiter: RateLimiter | None = None) -> int:
     limiter = limiter or fast()
     total = 0
     while sent := await deliver_notices(ctx, messenger, limiter):
@@ -106,8 +105,13 @@ async def test_a_thousand_notices_drain_within_the_rate_cap_without_duplicates(
 ) -> None:
     await User.bulk_create([User(id=1_000 + i, language_code="en") for i in range(1_000)])
     await Notice.bulk_create(
-        Notice(channel=outbox.TELEGRAM, kind=outbox.BROADCAST, user_id=1_000 + i % 900,
-               payload={"text": f"n{i}"}, dedup_key=f"t:{i}")
+        Notice(
+            channel=outbox.TELEGRAM,
+            kind=outbox.BROADCAST,
+            user_id=1_000 + i % 900,
+            payload={"text": f"n{i}"},
+            dedup_key=f"t:{i}",
+        )
         for i in range(1_000)
     )
     # Telegram's limits with time shrunk tenfold: 30 per 0.1 s overall, one per 0.01 s per chat.
@@ -225,3 +229,24 @@ async def test_a_broadcast_reaches_every_reachable_user_and_reports_progress(
     assert {s.user_id for s in messenger.sent} == {1, 2, 4}
     assert {s.payload["text"] for s in messenger.sent} == {"Server maintenance tonight"}
     assert all(s.kind == "broadcast" for s in messenger.sent)
+
+
+async def test_a_notice_too_old_to_matter_is_dropped_unsent(
+    ctx: Context, owner, messenger: FakeMessenger
+) -> None:
+    await new_key(ctx)
+    await Notice.all().update(created_at=utcnow() - timedelta(days=3))
+    assert await drain(ctx, messenger) == 0 and messenger.attempts == []
+    notice = await Notice.get(user_id=OWNER)
+    assert notice.failed_at is not None and notice.last_error == STALE
+
+
+async def test_delivered_and_abandoned_rows_are_forgotten_after_a_while(
+    ctx: Context, owner, messenger: FakeMessenger
+) -> None:
+    key = await new_key(ctx)
+    await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=1, actor=ADMIN_ACTOR)
+    messenger.flood[OWNER] = 60
+    await drain(ctx, messenger)  # one sent, the other waiting
+    assert await attempts.forget_finished(ctx.now() + timedelta(minutes=1)) == 1
+    assert await Notice.filter(user_id=OWNER).count() == 1

@@ -113,11 +113,11 @@ def webhooks_enabled() -> Iterator[None]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0, every: float = 0.02
+    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, every: float = 0.02
 ) -> None:
-    """Wait until ``check()`` holds; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    """Wait until ``check()`` holds; fail the test after ``within`` seconds."""
+    deadline = time.monotonic() + within
     while not await check():
         if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
+            pytest.fail(f"condition not met within {within}s")
         await asyncio.sleep(every)

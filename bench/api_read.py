@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.loadgen == "auto":
         args.loadgen = "wrk" if wrk_available() else "aiohttp"
-    report(f"api_read-{args.db}", asyncio.run(run(args)))
+    report(f"api_read-{args.db}", asyncio.run(run(args)), keep=not args.profile)
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="pyinstrument the service")
     args = parser.parse_args(argv)
     if not each_engine("bench.api_write", argv, args.db):
-        report(f"api_write-{args.db}", asyncio.run(run(args)))
+        report(f"api_write-{args.db}", asyncio.run(run(args)), keep=not args.profile)
 
 
 if __name__ == "__main__":

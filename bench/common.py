@@ -143,9 +143,12 @@ TABLE_HEAD = [
 ]
 
 
-def report(name: str, figures: Sequence[Figure]) -> None:
-    """Print the figures and keep them in ``data/bench/<name>.json`` for ``bench.table``."""
+def report(name: str, figures: Sequence[Figure], *, keep: bool = True) -> None:
+    """Print the figures and keep them in ``data/bench/<name>.json`` for ``bench.table``
+    (not with ``keep=False``: a profiled run's figures are not the product's)."""
     print("\n".join(TABLE_HEAD + table_rows(figures)), flush=True)
+    if not keep:
+        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = {"machine": machine(), "figures": [asdict(f) for f in figures]}
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1))

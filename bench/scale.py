@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="pyinstrument the big sync")
     args = parser.parse_args(argv)
     if not each_engine("bench.scale", argv, args.db):
-        report(f"scale-{args.db}", asyncio.run(run(args)))
+        report(f"scale-{args.db}", asyncio.run(run(args)), keep=not args.profile)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,18 @@ from domain.locks import key_lock
 from domain.rules import settle
 
 Change = Callable[[VPNKey], dict[str, Any]]
+# The fields a change may touch; only those it really changed are written, so a change
+# never overwrites what another writer (the traffic ledger) stored meanwhile.
+TRACKED = (
+    "name",
+    "valid_until",
+    "traffic_limit",
+    "traffic_used",
+    "traffic_reset",
+    "period_started_at",
+    "is_active",
+    "inactive_reason",
+)
 
 
 async def push_state(ctx: Context, key: VPNKey, *, name: str, limit: int | None) -> None:
@@ -40,11 +52,13 @@ async def change_key(
         if not key.server.is_active:
             raise Conflict(f"server '{key.server.name}' is disabled", server=key.server.name)
         name, limit = key.name, remote.server_limit(key)
+        before = {field: getattr(key, field) for field in TRACKED}
         details = change(key)
         transition = settle(key, ctx.now())
         await push_state(ctx, key, name=name, limit=limit)
         async with in_transaction():
-            await key.save()
+            changed = [field for field in TRACKED if getattr(key, field) != before[field]]
+            await key.save(update_fields=[*changed, "updated_at"])
             await audit.record(actor, action, key=key, details=details)
             if transition:
                 await audit.record(actor, transition, key=key)

@@ -139,6 +139,8 @@ async def refresh_key(ctx: Context, *, key_id: int, server: str, actor: str) -> 
             is_active=old.is_active,
             inactive_reason=old.inactive_reason,
             previous_id=old.id,
+            traffic_reset=old.traffic_reset,
+            period_started_at=old.period_started_at,
         )
         new = await provisioning.stage(srv, spec)
         created = await provisioning.push(ctx, srv, new)

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from db.models import KeyState, User, VPNKey, VPNServer
+from db.models import KeyState, TrafficReset, User, VPNKey, VPNServer
 from domain import remote
 from domain.context import Context
 from domain.errors import DomainError
@@ -31,6 +31,8 @@ class KeySpec:
     is_active: bool = True
     inactive_reason: str | None = None
     previous_id: int | None = None
+    traffic_reset: TrafficReset = TrafficReset.NO_RESET
+    period_started_at: datetime | None = None
 
 
 async def stage(server: VPNServer, spec: KeySpec) -> VPNKey:
@@ -48,6 +50,8 @@ async def stage(server: VPNServer, spec: KeySpec) -> VPNKey:
         is_active=spec.is_active,
         inactive_reason=spec.inactive_reason,
         previous_id=spec.previous_id,
+        traffic_reset=spec.traffic_reset,
+        period_started_at=spec.period_started_at,
     )
 
 

@@ -238,3 +238,11 @@ async def test_a_key_issued_already_expired_is_cut(ctx: Context, user, outline_s
     key = await keys.create_key(ctx, server="alpha", actor=ACTOR, valid_until=past)
     assert (key.is_active, key.inactive_reason) == (False, InactiveReason.EXPIRED)
     assert outline_server.emulator.key_limit(key.remote_id) == 0
+
+
+async def test_refresh_keeps_the_reset_strategy(ctx: Context, user) -> None:
+    old = await keys.create_key(ctx, server="alpha", actor=ACTOR, traffic_limit=10)
+    started = ctx.now()
+    await VPNKey.filter(id=old.id).update(traffic_reset="monthly", period_started_at=started)
+    new = await keys.refresh_key(ctx, key_id=old.id, server="alpha", actor=ACTOR)
+    assert (new.traffic_reset, new.period_started_at) == ("monthly", started)

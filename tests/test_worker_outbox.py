@@ -245,6 +245,7 @@ async def test_delivered_and_abandoned_rows_are_forgotten_after_a_while(
     ctx: Context, owner, messenger: FakeMessenger
 ) -> None:
     key = await new_key(ctx)
+    await drain(ctx, messenger)
     await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=1, actor=ADMIN_ACTOR)
     messenger.flood[OWNER] = 60
     await drain(ctx, messenger)  # one sent, the other waiting

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from bench import table
-from bench.common import PY, RESULTS, ROOT
+from bench.common import PY, ROOT
 
 
 def plan(args: argparse.Namespace) -> list[list[str]]:
@@ -34,8 +34,6 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated bench names, e.g. api_read,scale")
     args = parser.parse_args()
     wanted = set(args.only.split(",")) if args.only else None
-    for old in RESULTS.glob("*.json"):
-        old.unlink()
     failed = []
     for module, *rest in plan(args):
         if wanted and module.removeprefix("bench.") not in wanted:

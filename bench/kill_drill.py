@@ -34,7 +34,8 @@ async def run(args: argparse.Namespace) -> list[Figure]:
         orm(url),
     ):
         [server] = await add_servers({"alpha": api_url})
-        ctx = Context(pool=BackendPool(timeout=5))
+        pool = BackendPool(timeout=5)
+        ctx = Context(pool=pool)
         for n in range(args.kills):
             driver_env = {**env, "DATABASE_URL": url}
             args_ = ["-m", "bench.kill_driver", "alpha", str(args.workers)]
@@ -48,7 +49,7 @@ async def run(args: argparse.Namespace) -> list[Figure]:
             before, after = before + found, after + left
             print(f"kill {n + 1}: found {found}, left {left}", flush=True)
         ops = await AuditEvent.filter(action__in=OPERATIONS).count()
-        await ctx.pool.close()  # type: ignore[attr-defined]
+        await pool.close()
     print(f"kill_drill: {ops} operations completed, reconciler: {dict(repairs)}")
     note = f"({args.db}, {args.kills} kills, {ops} operations done)"
     done = ", ".join(f"{k} {v}" for k, v in repairs.items() if v)

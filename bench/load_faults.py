@@ -145,11 +145,12 @@ async def run(args: argparse.Namespace) -> list[Figure]:
             calm = await run_load(mix.request(), concurrency=WORKERS, seconds=min(60, seconds / 5))
         async with orm(url):
             server = await VPNServer.get(name="alpha")
-            ctx = Context(pool=BackendPool(timeout=5))
+            pool = BackendPool(timeout=5)
+            ctx = Context(pool=pool)
             before = await drift(ctx, server)
             done = await repair(ctx, server)
             after = await drift(ctx, server)
-            await ctx.pool.close()  # type: ignore[attr-defined]
+            await pool.close()
     return figures(args, faulty, calm, (before.total, after.total, done, unhandled(name)))
 
 

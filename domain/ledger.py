@@ -31,13 +31,19 @@ from domain.ledger_rules import (
     from_since,
     notice_at_80,
 )
-from domain.locks import key_lock
 from domain.periods import start_new_periods
 from domain.redact import describe
 from domain.rules import settle
 from vpn.backends import Backend
 
 logger = logging.getLogger(__name__)
+# Keys booked per transaction, and the conditional update each one gets.
+CHUNK = 1000
+_UPDATE = (
+    'UPDATE "vpn_keys" SET "traffic_used" = {0}, "usage_baseline" = {1} '
+    'WHERE "id" = {2} AND "state" = \'live\' AND "traffic_used" = {3} '
+    'AND "usage_baseline" = {4}'
+)
 
 
 @dataclass
@@ -122,38 +128,55 @@ async def _book(
     report: SyncReport,
 ) -> list[tuple[VPNKey, int | None]]:
     """Write each key's new usage and baseline; returns (key, server limit before) pairs."""
-    booked: list[tuple[VPNKey, int | None]] = []
+    limits = {sample.key.id: remote.server_limit(sample.key) for sample in samples}
+    changed = [s for s in samples if s.counted or s.baseline != s.key.usage_baseline]
+    written: set[int] = set()
+    for start in range(0, len(changed), CHUNK):
+        written |= await _write(srv, changed[start : start + CHUNK])
     history: dict[int, traffic_history.Spread] = {}
-    for sample in samples:
-        key = sample.key
-        limit_before = remote.server_limit(key)
-        if sample.counted or sample.baseline != key.usage_baseline:
-            if not await _write(srv, sample):
-                continue  # changed meanwhile (refreshed, deleted…): sampled again next time
-            start = max(previous or key.created_at, key.created_at)
-            history[key.id] = traffic_history.spread(sample.counted, start, until)
+    for sample in changed:
+        if sample.key.id in written:
+            key = sample.key
+            begin = max(previous or key.created_at, key.created_at)
+            history[key.id] = traffic_history.spread(sample.counted, begin, until)
             report.counted += sample.counted
             report.keys += bool(sample.counted)
-        booked.append((key, limit_before))
     await traffic_history.add(history)
-    return booked
+    # A key changed meanwhile (refreshed, deleted…) is skipped: it is sampled again next time.
+    skipped = {s.key.id for s in changed} - written
+    return [(s.key, limits[s.key.id]) for s in samples if s.key.id not in skipped]
 
 
-async def _write(srv: VPNServer, sample: Sample) -> bool:
-    key = sample.key
-    used_before = key.traffic_used
-    async with key_lock(key.id), in_transaction():
-        written = await VPNKey.filter(
-            id=key.id,
-            state=KeyState.LIVE,
-            traffic_used=used_before,
-            usage_baseline=key.usage_baseline,
-        ).update(traffic_used=used_before + sample.counted, usage_baseline=sample.baseline)
-        if not written:
-            return False
-        key.traffic_used, key.usage_baseline = used_before + sample.counted, sample.baseline
-        await outbox.enqueue([notice_at_80(key, srv.name, used_before)])
-    return True
+async def _write(srv: VPNServer, samples: list[Sample]) -> set[int]:
+    """Book a chunk of samples in one transaction; the ids of the keys actually written.
+
+    Each row is updated only if it still holds the values the sample was computed from;
+    reading the chunk back inside the transaction tells which rows were.
+    """
+    async with in_transaction() as conn:
+        marks = ["$1", "$2", "$3", "$4", "$5"] if conn.capabilities.dialect == "postgres" else []
+        rows = [
+            (k.traffic_used + s.counted, s.baseline, k.id, k.traffic_used, k.usage_baseline)
+            for s in samples
+            for k in (s.key,)
+        ]
+        await conn.execute_many(_UPDATE.format(*(marks or ["?"] * 5)), rows)
+        stored = {
+            key_id: (used, baseline)
+            for key_id, used, baseline in await VPNKey.filter(
+                id__in=[s.key.id for s in samples], state=KeyState.LIVE
+            ).values_list("id", "traffic_used", "usage_baseline")
+        }
+        written, notices = set(), []
+        for sample in samples:
+            key, used_before = sample.key, sample.key.traffic_used
+            if stored.get(key.id) != (used_before + sample.counted, sample.baseline):
+                continue
+            key.traffic_used, key.usage_baseline = used_before + sample.counted, sample.baseline
+            written.add(key.id)
+            notices.append(notice_at_80(key, srv.name, used_before))
+        await outbox.enqueue(notices)
+    return written
 
 
 async def _enforce(

@@ -1,11 +1,15 @@
 """Bookkeeping of delivery attempts on outbox rows: claim, sent, retry with backoff, give up."""
 
+import logging
 import random
 from datetime import datetime, timedelta
 
 from tortoise.expressions import F, Q
 
 from db.models import Notice
+from domain.redact import describe
+
+logger = logging.getLogger(__name__)
 
 
 def due(now: datetime) -> Q:
@@ -54,12 +58,23 @@ async def postpone(notice: Notice, until: datetime, error: str) -> None:
 
 
 async def record_failure(
-    notice: Notice, now: datetime, error: str, *, max_attempts: int, base: float, cap: float
+    notice: Notice, now: datetime, exc: Exception, *, max_attempts: int, base: float, cap: float
 ) -> bool:
-    """Count a failed attempt; retry later with backoff, or give up. ``True`` if given up."""
+    """Count and log a failed attempt; retry later with backoff, or give up (``True``)."""
+    error = describe(exc)
     attempts = notice.attempts + 1
     notice.attempts = attempts
-    if attempts >= max_attempts:
+    gave_up = attempts >= max_attempts
+    logger.warning(
+        "%s %s (%s) attempt %s failed%s: %s",
+        notice.channel,
+        notice.id,
+        notice.kind,
+        attempts,
+        " (giving up)" if gave_up else "",
+        error,
+    )
+    if gave_up:
         await Notice.filter(id=notice.id).update(
             attempts=attempts, failed_at=now, next_attempt_at=None, last_error=error[:256]
         )

@@ -98,21 +98,13 @@ async def _send(
         await attempts.postpone(notice, until, describe(exc))
         return False
     except Exception as exc:  # any other failure of the messenger: retry, then give up
-        error = describe(exc)
-        gave_up = await attempts.record_failure(
+        await attempts.record_failure(
             notice,
             ctx.now(),
-            error,
+            exc,
             max_attempts=policy.max_attempts,
             base=policy.retry_base,
             cap=policy.retry_cap,
-        )
-        logger.warning(
-            "notice %s attempt %s failed%s: %s",
-            notice.id,
-            notice.attempts,
-            " (giving up)" if gave_up else "",
-            error,
         )
         return False
     await attempts.mark_sent(notice, ctx.now())

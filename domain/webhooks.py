@@ -16,7 +16,6 @@ import aiohttp
 from db.models import Notice
 from domain import attempts, outbox
 from domain.context import Context
-from domain.redact import describe
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Signature"
@@ -96,22 +95,13 @@ async def deliver_webhooks(ctx: Context, sender: WebhookSender, *, window: int =
             await sender.post(notice.id, notice.kind, body_of(notice))
         except Exception as exc:  # every failure is retried with backoff
             held.add(group)
-            error = describe(exc)
-            gave_up = await attempts.record_failure(
+            await attempts.record_failure(
                 notice,
                 ctx.now(),
-                error,
+                exc,
                 max_attempts=sender.max_attempts,
                 base=sender.retry_base,
                 cap=sender.retry_cap,
-            )
-            logger.warning(
-                "webhook %s (%s) attempt %s failed%s: %s",
-                notice.id,
-                notice.kind,
-                notice.attempts,
-                " (giving up)" if gave_up else "",
-                error,
             )
             continue
         await attempts.mark_sent(notice, ctx.now())

@@ -50,7 +50,7 @@ class UserOut(BaseModel):
             last_name=user.last_name,
             username=user.username,
             language_code=user.language_code,
-            has_demo=user.demo_issued_at is not None,
+            has_demo=user.has_demo,
             created_at=_utc(user.created_at),
             updated_at=_utc(user.updated_at),
         )

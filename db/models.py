@@ -46,6 +46,11 @@ class User(Model):
     class Meta:
         table = "users"
 
+    @property
+    def has_demo(self) -> bool:
+        """Whether the user has had their one demo key (ever)."""
+        return self.demo_issued_at is not None
+
 
 class VPNServer(Model):
     """A VPN server the service manages; ``api_url`` is a secret."""

@@ -7,6 +7,9 @@ from domain import key_changes, keys, servers, users
 from domain.context import Context
 from domain.errors import Conflict, NotFound
 
+# How long a key an admin issues from the bot is valid; no traffic limit.
+ISSUED_KEY_DAYS = 30
+
 
 class TrialUsed(Conflict):
     """The user already received their one free trial key."""
@@ -62,7 +65,7 @@ async def start_trial(
 ) -> TrialOffer:
     """Issue the trial key; without a server and several to choose from, offer them."""
     user = await users.get_user(tg_id)
-    if user.demo_issued_at is not None:
+    if user.has_demo:
         raise TrialUsed(f"user {tg_id} already received a demo key", user=tg_id)
     active = await servers.list_servers(active_only=True)
     if server_id is not None:
@@ -76,14 +79,14 @@ async def start_trial(
     try:
         key = await keys.create_demo_key(ctx, tg_id=tg_id, server=active[0].name, actor=actor)
     except Conflict:
-        if (await users.get_user(tg_id)).demo_issued_at is not None:  # lost a race with itself
+        if (await users.get_user(tg_id)).has_demo:  # lost a race with itself
             raise TrialUsed(f"user {tg_id} already received a demo key", user=tg_id) from None
         raise
     return TrialOffer(key=key)
 
 
 async def issue_user_key(
-    ctx: Context, *, tg_id: int, server_id: int, days: int | None, actor: str
+    ctx: Context, *, tg_id: int, server_id: int, actor: str, days: int = ISSUED_KEY_DAYS
 ) -> VPNKey:
     """A new key for ``tg_id`` on the server with id ``server_id`` (admin action)."""
     server = await VPNServer.get_or_none(id=server_id)

@@ -19,7 +19,7 @@ from domain.context import Context
 
 async def _show_keys(event: Message | CallbackQuery, ctx: Context, db_user: User | None) -> None:
     items = await keys.user_keys(event.from_user.id if event.from_user else 0)
-    show_trial = not items and (db_user is None or db_user.demo_issued_at is None)
+    show_trial = not items and (db_user is None or not db_user.has_demo)
     markup = keyboards.keys_list(items, show_trial=show_trial)
     await show(event, texts.keys_list(items, ctx.now()), markup)
 

@@ -28,7 +28,7 @@ async def cb_set_language(callback: CallbackQuery, callback_data: LanguageCB, i1
     tg = callback.from_user
     user = await users.set_language(tg.id, callback_data.code, actor=tg_actor(tg.id))
     with i18n.use_locale(callback_data.code):
-        markup = keyboards.main_menu(show_trial=user.demo_issued_at is None)
+        markup = keyboards.main_menu(show_trial=not user.has_demo)
         text = _("Language changed.") + "\n\n" + texts.main_menu(tg.first_name)
         await show(callback, text, markup)
 

@@ -36,14 +36,14 @@ async def cmd_start(
     )
     payload = command.args[:PAYLOAD_MAX] if command.args else None
     user = await users.upsert_user(profile, actor=tg_actor(tg.id), start_payload=payload)
-    markup = keyboards.main_menu(show_trial=user.demo_issued_at is None)
+    markup = keyboards.main_menu(show_trial=not user.has_demo)
     await message.answer(texts.main_menu(tg.first_name), reply_markup=markup)
 
 
 async def cb_home(callback: CallbackQuery, state: FSMContext, db_user: User | None) -> None:
     """Back to the main menu, edited in place."""
     await state.clear()
-    show_trial = db_user is None or db_user.demo_issued_at is None
+    show_trial = db_user is None or not db_user.has_demo
     menu = texts.main_menu(callback.from_user.first_name)
     await show(callback, menu, keyboards.main_menu(show_trial=show_trial))
 

@@ -15,8 +15,6 @@ from domain import servers, user_keys
 from domain.audit import tg_actor
 from domain.context import Context
 
-ISSUED_KEY_DAYS = 30
-
 
 async def cb_find(callback: CallbackQuery, state: FSMContext) -> None:
     """Ask for a Telegram id or @username."""
@@ -44,7 +42,7 @@ async def cb_issue_choose(callback: CallbackQuery, callback_data: AdminIssueCB) 
     """The servers a new key can go to."""
     active = await servers.list_servers(active_only=True)
     text = _("New {days}-day key for {user}: choose a server.").format(
-        days=ISSUED_KEY_DAYS, user=callback_data.user_id
+        days=user_keys.ISSUED_KEY_DAYS, user=callback_data.user_id
     )
     await show(callback, text, admin_keyboards.issue_servers(callback_data.user_id, active))
 
@@ -55,7 +53,6 @@ async def cb_issue(callback: CallbackQuery, callback_data: AdminIssueCB, ctx: Co
         ctx,
         tg_id=callback_data.user_id,
         server_id=callback_data.server_id,
-        days=ISSUED_KEY_DAYS,
         actor=tg_actor(callback.from_user.id),
     )
     text = "✅ " + _("Key issued.") + "\n\n" + admin_texts.key_card(key, ctx.now())

@@ -15,13 +15,15 @@ from api.demo import demo_ctx
 from api.setup import build_app
 from db.connect import close_database, open_database
 from db.migrate import apply_migrations
-from domain import audit, servers, tokens
+from domain import audit
+from domain.accounts import tokens
 from domain.context import Context
 from domain.errors import DomainError
-from domain.messenger import Messenger
-from domain.reconcile import reconcile
+from domain.keys.reconcile import reconcile
+from domain.lifecycle.worker import run_worker
+from domain.notices.messenger import Messenger
+from domain.servers import registry
 from domain.settings import Settings
-from domain.worker import run_worker
 from vpn.pool import BackendPool
 
 logger = logging.getLogger("vpnkeys")
@@ -49,22 +51,22 @@ async def cmd_server(settings: Settings, args: argparse.Namespace) -> None:
         if args.action == "add":
             api_url, cert = args.api_url, args.cert_sha256
             if api_url.lstrip().startswith("{"):
-                api_url, cert = servers.parse_installer_line(api_url)
+                api_url, cert = registry.parse_installer_line(api_url)
                 cert = args.cert_sha256 or cert
-            server = await servers.add_server(
+            server = await registry.add_server(
                 ctx, name=args.name, api_url=api_url, cert_sha256=cert, actor=audit.CLI
             )
             print(f"server '{server.name}' added (answers, {server.kind})")
         elif args.action == "list":
-            for server in await servers.list_servers():
+            for server in await registry.list_servers():
                 state = "active" if server.is_active else "disabled"
                 pinned = "pinned" if server.cert_sha256 else "not pinned"
                 print(f"{server.name}\t{server.kind}\t{state}\t{pinned}")
         elif args.action in ("enable", "disable"):
-            await servers.set_server_active(args.name, args.action == "enable", actor=audit.CLI)
+            await registry.set_server_active(args.name, args.action == "enable", actor=audit.CLI)
             print(f"server '{args.name}' {args.action}d")
         else:
-            await servers.remove_server(args.name, actor=audit.CLI)
+            await registry.remove_server(args.name, actor=audit.CLI)
             print(f"server '{args.name}' removed")
 
 
@@ -115,7 +117,7 @@ def build_service(settings: Settings, *, pool: BackendPool | None = None) -> web
         # aiogram takes seconds to import; the one-shot commands never need it.
         from bot.setup import attach_bot
 
-        messenger = attach_bot(app, settings)
+        messenger = attach_bot(app, settings, lambda: app[CONTEXT])
     return app
 
 

@@ -6,7 +6,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api.app_keys import ACTOR
-from domain import audit, tokens
+from domain import audit
+from domain.accounts import tokens
 from domain.errors import Unauthorized
 
 SCHEMES = ("bearer", "token")  # "Token" is what the original Django REST clients send

@@ -7,8 +7,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from api.app_keys import CONTEXT
-from domain import audit, servers, tokens
+from domain import audit
+from domain.accounts import tokens
 from domain.errors import Conflict, NotFound
+from domain.servers import registry
 from domain.settings import Settings
 from vpn.emulator import RunningEmulator, start_emulator
 
@@ -19,7 +21,7 @@ HOST = "127.0.0.1"
 async def _stored_address() -> tuple[int, str] | None:
     """Port and secret prefix of the ``demo`` server saved by an earlier run, if any."""
     try:
-        server = await servers.get_server(DEMO_SERVER)
+        server = await registry.get_server(DEMO_SERVER)
     except NotFound:
         return None
     parts = urlsplit(server.api_url)
@@ -36,7 +38,7 @@ async def start_demo_server(app: web.Application) -> RunningEmulator:
         return await start_emulator(HOST, port, prefix=prefix)
     running = await start_emulator(HOST, 0)
     try:
-        await servers.add_server(
+        await registry.add_server(
             app[CONTEXT], name=DEMO_SERVER, api_url=running.api_url, actor=audit.CLI
         )
     except BaseException:

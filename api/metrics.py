@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from domain.stats import ServerStats
+from domain.servers.stats import ServerStats
 
 
 class Metrics:

@@ -12,7 +12,8 @@ import asyncpg
 from bench.common import PY, ROOT
 from db.connect import close_database, open_database
 from db.models import KeyState, User, VPNKey, VPNServer
-from domain import audit, tokens
+from domain import audit
+from domain.accounts import tokens
 
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:54329/postgres"
 SAMPLE_URL = "ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXQ@127.0.0.1:4000/?outline=1"

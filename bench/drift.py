@@ -4,9 +4,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from db.models import KeyState, VPNKey, VPNServer
-from domain import remote
 from domain.context import Context
-from domain.reconcile import reconcile
+from domain.keys import remote
+from domain.keys.reconcile import reconcile
 
 
 @dataclass

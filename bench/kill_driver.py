@@ -9,9 +9,10 @@ import sys
 import time
 
 from db.connect import open_database
-from domain import audit, key_changes, keys
+from domain import audit
 from domain.context import Context
 from domain.errors import DomainError
+from domain.keys import changes, issuing
 from domain.settings import Settings
 from vpn.pool import BackendPool
 
@@ -24,10 +25,10 @@ async def cycle(ctx: Context, server: str, deadline: float) -> None:
     while time.monotonic() < deadline:
         n += 1
         try:
-            key = await keys.create_key(ctx, server=server, name=f"drill {n}", actor=audit.CLI)
-            key = await keys.refresh_key(ctx, key_id=key.id, server=server, actor=audit.CLI)
+            key = await issuing.create_key(ctx, server=server, name=f"drill {n}", actor=audit.CLI)
+            key = await issuing.refresh_key(ctx, key_id=key.id, server=server, actor=audit.CLI)
             if n % 3:
-                await key_changes.delete_key(ctx, key_id=key.id, server=server, actor=audit.CLI)
+                await changes.delete_key(ctx, key_id=key.id, server=server, actor=audit.CLI)
         except DomainError:
             await asyncio.sleep(0.01)
 

@@ -21,8 +21,8 @@ from bench.dbs import add_servers, orm, pg_available, scratch_database
 from bench.emulator import seed_id
 from db.models import InactiveReason, KeyState, User, VPNKey
 from domain.context import Context, utcnow
-from domain.expiry import sweep_expired
-from domain.ledger import sync_traffic
+from domain.keys.expiry import sweep_expired
+from domain.traffic.ledger import sync_traffic
 from vpn.pool import BackendPool
 
 BATCH = 5000

@@ -15,7 +15,7 @@ from bot.callbacks import (
     BroadcastCB,
 )
 from db.models import InactiveReason, VPNKey, VPNServer
-from domain.user_keys import UserOverview
+from domain.keys.user_keys import UserOverview
 
 
 def _back(builder: InlineKeyboardBuilder, callback_data: AdminCB | AdminUserCB) -> None:

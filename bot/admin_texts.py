@@ -6,10 +6,10 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.texts import esc, expiry, fmt_bytes, fmt_date, key_status, usage
 from db.models import VPNKey
-from domain.broadcasts import BroadcastProgress
-from domain.servers import ServerHealth
-from domain.stats import Stats
-from domain.user_keys import UserOverview
+from domain.keys.user_keys import UserOverview
+from domain.notices.broadcasts import BroadcastProgress
+from domain.servers.registry import ServerHealth
+from domain.servers.stats import Stats
 
 
 def menu() -> str:

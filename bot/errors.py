@@ -12,9 +12,9 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import texts
 from bot.texts import esc
-from domain import users
+from domain.accounts import users
 from domain.errors import Conflict, DomainError, Invalid, NotFound, ServerUnavailable
-from domain.user_keys import TrialUsed
+from domain.keys.user_keys import TrialUsed
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from aiogram.utils.i18n import I18nMiddleware
 from aiogram.utils.i18n import gettext as _
 
 from db.models import User
-from domain import users
+from domain.accounts import users
 from domain.errors import NotFound
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]

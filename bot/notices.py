@@ -10,7 +10,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import KeyAction, KeyCB, MenuAction, MenuCB
 from bot.texts import esc, fmt_bytes, fmt_date, usage
-from domain import outbox
+from domain.notices import outbox
 
 BROADCAST = outbox.BROADCAST
 

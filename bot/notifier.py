@@ -15,9 +15,9 @@ from aiogram.utils.i18n import I18n
 
 from bot.errors import redact
 from bot.notices import notice_markup, notice_text
-from domain import users
+from domain.accounts import users
 from domain.errors import NotFound
-from domain.messenger import RecipientBlocked, RetryLater
+from domain.notices.messenger import RecipientBlocked, RetryLater
 
 logger = logging.getLogger(__name__)
 

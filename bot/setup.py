@@ -3,7 +3,7 @@
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +23,6 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from api.app_keys import CONTEXT
 from bot.errors import on_error, redact
 from bot.handlers import admin, keys, language, start, trial
 from bot.handlers import help as connect_help
@@ -180,8 +179,13 @@ async def _stop_polling(dp: Dispatcher, task: asyncio.Task[None]) -> None:
     await _cancel(task)
 
 
-def attach_bot(app: web.Application, settings: Settings) -> TelegramMessenger:
-    """Run the bot inside ``app`` (polling task, or webhook route) and return its Messenger."""
+def attach_bot(
+    app: web.Application, settings: Settings, context: Callable[[], Context]
+) -> TelegramMessenger:
+    """Run the bot inside ``app`` (polling task, or webhook route) and return its Messenger.
+
+    ``context`` gives the domain context once the app's resources are open.
+    """
     bot, i18n = create_bot(settings), build_i18n()
     messenger = TelegramMessenger(bot, i18n)
     webhook: list[SimpleRequestHandler] = []
@@ -196,7 +200,7 @@ def attach_bot(app: web.Application, settings: Settings) -> TelegramMessenger:
         app.router.add_post(webhook_path(settings), receive)
 
     async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
-        dp = build_dispatcher(app[CONTEXT], settings, i18n=i18n)
+        dp = build_dispatcher(context(), settings, i18n=i18n)
         # Telegram calls run in tasks: the API starts at once even when Telegram is down.
         if settings.webhook_url:
             async with _webhook(dp, bot, i18n, settings, webhook):

@@ -8,7 +8,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from db.models import InactiveReason, VPNKey
-from domain.rules import is_expired
+from domain.keys.rules import is_expired
 
 DAY = 86400
 

@@ -8,7 +8,7 @@ change.
 from typing import Any
 
 from db.models import AuditEvent, VPNKey
-from domain import outbox
+from domain.notices import outbox
 
 CLI = "cli"
 WORKER = "worker"

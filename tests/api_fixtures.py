@@ -17,7 +17,9 @@ from api.responses import (
     UserEnvelope,
 )
 from api.setup import build_app
-from domain import audit, servers, tokens
+from domain import audit
+from domain.accounts import tokens
+from domain.servers import registry
 from domain.settings import Settings
 from tests.conftest import SECRET_MARKERS
 from vpn.emulator import OutlineEmulator, RunningEmulator, start_emulator
@@ -91,7 +93,7 @@ async def api(settings: Settings, outline_server: RunningEmulator, aiohttp_clien
     client = await aiohttp_client(build_app(settings))
     SECRET_MARKERS.append(urlsplit(outline_server.api_url).path)
     ctx = client.app[CONTEXT]
-    await servers.add_server(ctx, name="alpha", api_url=outline_server.api_url, actor=audit.CLI)
+    await registry.add_server(ctx, name="alpha", api_url=outline_server.api_url, actor=audit.CLI)
     _, plaintext = await tokens.create_token(TOKEN_NAME, actor=audit.CLI)
     return Api(client, plaintext, outline_server.emulator)
 
@@ -102,6 +104,6 @@ async def beta(api: Api) -> AsyncIterator[OutlineEmulator]:
     running = await start_emulator()
     SECRET_MARKERS.append(urlsplit(running.api_url).path)
     ctx = api.client.app[CONTEXT]
-    await servers.add_server(ctx, name="beta", api_url=running.api_url, actor=audit.CLI)
+    await registry.add_server(ctx, name="beta", api_url=running.api_url, actor=audit.CLI)
     yield running.emulator
     await running.stop()

@@ -1,7 +1,7 @@
 """Assertions shared by tests: database and emulator agree."""
 
 from db.models import KeyState, VPNKey, VPNServer
-from domain.remote import is_ours
+from domain.keys.remote import is_ours
 from vpn.emulator import OutlineEmulator
 
 

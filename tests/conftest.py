@@ -17,8 +17,9 @@ import pytest
 from db.connect import close_database, open_database
 from db.migrate import apply_migrations
 from db.models import VPNServer
-from domain import audit, servers
+from domain import audit
 from domain.context import Context
+from domain.servers import registry
 from vpn.pool import BackendPool
 
 pytest_plugins = [
@@ -104,7 +105,7 @@ def ctx(pool: BackendPool) -> Context:
 async def server(db: str, ctx: Context, outline_server) -> VPNServer:
     """The emulator registered as server ``alpha``."""
     SECRET_MARKERS.append(urlsplit(outline_server.api_url).path)
-    return await servers.add_server(
+    return await registry.add_server(
         ctx, name="alpha", api_url=outline_server.api_url, actor=audit.CLI
     )
 

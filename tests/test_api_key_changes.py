@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from db.models import AuditEvent, InactiveReason, VPNKey
-from domain import servers
+from domain.servers import registry
 from domain.settings import GIB
 from tests.api_fixtures import Api
 
@@ -162,7 +162,7 @@ async def test_a_key_not_on_the_named_server_is_a_404(api: Api, beta) -> None:
 
 async def test_a_change_on_a_disabled_server_is_a_409(api: Api) -> None:
     key = await api.new_key()
-    await servers.set_server_active("alpha", False, actor="cli")
+    await registry.set_server_active("alpha", False, actor="cli")
     await patch(api, key, {"command": "token_name", "name": "x"}, expect=409)
 
 

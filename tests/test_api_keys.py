@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from db.models import KeyState, VPNKey
-from domain import servers
+from domain.servers import registry
 from domain.settings import GIB
 from tests.api_fixtures import Api
 
@@ -80,7 +80,7 @@ async def test_a_demo_for_an_unknown_user_or_server_is_a_404(api: Api) -> None:
 
 async def test_a_demo_on_a_disabled_server_is_a_409(api: Api) -> None:
     await api.user(42)
-    await servers.set_server_active("alpha", False, actor="cli")
+    await registry.set_server_active("alpha", False, actor="cli")
     data = await api.call("POST", "/api/vpn_token/42/alpha/", DEMO, expect=409)
     assert "disabled" in data["details"]
 

@@ -13,7 +13,8 @@ from api.routes import ENDPOINTS
 from api.schemas import CreateKey, KeyChange, UserBody
 from api.setup import build_app
 from db.models import ApiToken
-from domain import servers, tokens, users
+from domain.accounts import tokens, users
+from domain.servers import registry
 from domain.settings import Settings
 from tests.api_fixtures import TOKEN_NAME, Api
 
@@ -195,7 +196,7 @@ async def test_not_ready_when_no_active_server_answers(api: Api, outline_server)
 
 
 async def test_not_ready_without_an_active_server(api: Api) -> None:
-    await servers.set_server_active("alpha", False, actor="cli")
+    await registry.set_server_active("alpha", False, actor="cli")
     data = await api.call("GET", "/readyz", auth=None, expect=503)
     assert data["servers"] == []
 
@@ -204,7 +205,7 @@ async def test_not_ready_when_the_database_is_down(api: Api, monkeypatch) -> Non
     async def down(**_: object) -> None:
         raise ConnectionRefusedError("database down")
 
-    monkeypatch.setattr(servers, "list_servers", down)
+    monkeypatch.setattr(registry, "list_servers", down)
     data = await api.call("GET", "/readyz", auth=None, expect=503)
     assert data["database"] == "unavailable"
 
@@ -292,4 +293,4 @@ async def test_demo_mode_serves_an_emulator_as_server_demo_across_restarts(
     client, second = await start_demo(settings, aiohttp_client, capsys)
     assert second != token
     await demo_user_gets_a_key(client, second, 2)
-    assert [s.name for s in await servers.list_servers()] == ["demo"]
+    assert [s.name for s in await registry.list_servers()] == ["demo"]

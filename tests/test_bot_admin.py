@@ -10,10 +10,11 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 from bot.notifier import TelegramMessenger
 from bot.setup import build_i18n
 from db.models import InactiveReason, KeyState, Notice, VPNKey
-from domain import keys, users
+from domain.accounts import users
 from domain.context import Context
-from domain.delivery import deliver_notices
-from domain.ratelimit import RateLimiter
+from domain.keys import issuing
+from domain.notices.delivery import deliver_notices
+from domain.notices.ratelimit import RateLimiter
 from domain.settings import GIB
 from tests.bot_fixtures import ADMIN, ANN, BORIS, FIXED_NOW, BotHarness, buttons
 
@@ -28,7 +29,7 @@ async def ann_key(tg: BotHarness, server, bot_ctx: Context) -> VPNKey:
     """Ann and Boris registered; Ann holds a 30-day 10 GB key "home"."""
     for user in (ANN, BORIS, ADMIN):
         await tg.as_user(user).send("/start")
-    return await keys.create_key(
+    return await issuing.create_key(
         bot_ctx, server="alpha", tg_id=100, name="home", days=30, traffic_limit=10 * GIB, actor="t"
     )
 

@@ -19,8 +19,11 @@ from pydantic import SecretStr
 
 from api.app_keys import CONTEXT
 from db.models import Notice, VPNKey
-from domain import audit, keys, servers, users
+from domain import audit
+from domain.accounts import users
 from domain.errors import NotFound
+from domain.keys import issuing
+from domain.servers import registry
 from main import build_service
 from tests.bot_fixtures import ANN, BORIS, BOT_USER, TOKEN, FakeBotApi, bot_settings
 from vpn.pool import BackendPool
@@ -60,7 +63,7 @@ def start_service(
             **overrides,
         )
         server = await aiohttp_server(build_service(settings, pool=pool))
-        await servers.add_server(
+        await registry.add_server(
             server.app[CONTEXT], name="alpha", api_url=outline_server.api_url, actor=audit.CLI
         )
         return server
@@ -147,7 +150,7 @@ async def test_the_worker_tells_the_owner_about_an_api_change_through_telegram(
     server = await start_service()
     bot_api.queue(message(ANN.id, "/start", 1))
     await bot_api.wait_for("sendMessage")
-    await keys.create_key(
+    await issuing.create_key(
         server.app[CONTEXT], server="alpha", tg_id=ANN.id, name="paid", actor="api:billing"
     )
     _, notice = await bot_api.wait_for("sendMessage", 2)
@@ -170,7 +173,7 @@ async def test_a_user_who_blocked_the_bot_is_marked_and_not_messaged_again(
         return (await users.get_user(ANN.id)).bot_blocked_at is not None
 
     await eventually(blocked)
-    await keys.create_key(
+    await issuing.create_key(
         server.app[CONTEXT], server="alpha", tg_id=ANN.id, name="paid", actor="api:billing"
     )
 

@@ -17,15 +17,16 @@ from aiogram.types import (
 
 from bot.errors import redact
 from db.models import VPNKey
-from domain import keys, users
+from domain.accounts import users
 from domain.context import Context
+from domain.keys import issuing
 from tests.bot_fixtures import ANN, BORIS, BOT_USER, TOKEN, BotHarness
 
 
 @pytest.fixture
 async def boris_key(tg: BotHarness, server, bot_ctx: Context) -> VPNKey:
     await tg.as_user(BORIS).send("/start")
-    return await keys.create_key(bot_ctx, server="alpha", tg_id=200, name="дом", actor="t")
+    return await issuing.create_key(bot_ctx, server="alpha", tg_id=200, name="дом", actor="t")
 
 
 async def test_a_user_who_blocked_the_bot_is_marked_and_unmarked_on_return(
@@ -66,7 +67,7 @@ async def test_an_unexpected_failure_is_logged_without_secrets(
     async def broken(tg_id: int, server: str | None = None) -> list[VPNKey]:
         raise RuntimeError(f"boom {boris_key.access_url} via https://x/{TOKEN}/getMe")
 
-    monkeypatch.setattr(keys, "user_keys", broken)
+    monkeypatch.setattr(issuing, "user_keys", broken)
     (reply,) = await tg.as_user(BORIS).send("/keys")
     assert reply.text == "Что-то пошло не так. Попробуйте позже."
     (record,) = [r for r in caplog.records if r.name == "bot.errors"]

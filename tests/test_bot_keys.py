@@ -10,10 +10,11 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, S
 from PIL import Image
 
 from db.models import InactiveReason, KeyState, VPNKey
-from domain import key_changes, keys, users
+from domain.accounts import users
+from domain.accounts.users import UserProfile
 from domain.context import Context
+from domain.keys import changes, issuing
 from domain.settings import GIB
-from domain.users import UserProfile
 from tests.bot_fixtures import ANN, BORIS, FIXED_NOW, BotHarness, buttons
 
 
@@ -22,7 +23,7 @@ async def ann_key(tg: BotHarness, server, bot_ctx: Context) -> VPNKey:
     """Ann (registered through /start) with a 30-day 10 GB key named "home"."""
     await tg.as_user(ANN).send("/start")
     await tg.as_user(BORIS).send("/start")
-    return await keys.create_key(
+    return await issuing.create_key(
         bot_ctx, server="alpha", tg_id=100, name="home", days=30, traffic_limit=10 * GIB, actor="t"
     )
 
@@ -50,20 +51,20 @@ def card_buttons(key_id: int, lang: str = "en") -> list[list[tuple[str, str]]]:
 async def test_my_keys_lists_every_live_key_with_its_status(
     tg: BotHarness, ann_key: VPNKey, bot_ctx: Context
 ) -> None:
-    expired = await keys.create_key(
+    expired = await issuing.create_key(
         bot_ctx, server="alpha", tg_id=100, name="old", days=1, actor="t"
     )
     await VPNKey.filter(id=expired.id).update(valid_until=FIXED_NOW - timedelta(days=2))
-    full = await keys.create_key(
+    full = await issuing.create_key(
         bot_ctx, server="alpha", tg_id=100, name="full", traffic_limit=GIB, actor="t"
     )
     await VPNKey.filter(id=full.id).update(
         traffic_used=GIB, is_active=False, inactive_reason=InactiveReason.TRAFFIC
     )
-    off = await keys.create_key(bot_ctx, server="alpha", tg_id=100, name="off", actor="t")
-    await key_changes.set_active(bot_ctx, key_id=off.id, server=None, is_active=False, actor="t")
-    gone = await keys.create_key(bot_ctx, server="alpha", tg_id=100, name="gone", actor="t")
-    await key_changes.delete_key(bot_ctx, key_id=gone.id, server=None, actor="t")
+    off = await issuing.create_key(bot_ctx, server="alpha", tg_id=100, name="off", actor="t")
+    await changes.set_active(bot_ctx, key_id=off.id, server=None, is_active=False, actor="t")
+    gone = await issuing.create_key(bot_ctx, server="alpha", tg_id=100, name="gone", actor="t")
+    await changes.delete_key(bot_ctx, key_id=gone.id, server=None, actor="t")
 
     (call,) = await tg.as_user(ANN).send("/keys")
     assert isinstance(call, SendMessage) and call.chat_id == 100
@@ -181,7 +182,7 @@ async def test_rename_in_russian_can_be_cancelled_by_button_or_command(
 ) -> None:
     boris = tg.as_user(BORIS)
     await boris.send("/start")
-    key = await keys.create_key(bot_ctx, server="alpha", tg_id=200, name="дом", actor="t")
+    key = await issuing.create_key(bot_ctx, server="alpha", tg_id=200, name="дом", actor="t")
     ask, _ = await boris.press(f"k:rename:{key.id}", message_id=8)
     assert ask.text == "Отправьте новое название для <b>дом</b> (1–100 символов)."
     assert buttons(ask.reply_markup) == [[("Отмена", f"k:show:{key.id}")]]
@@ -222,6 +223,6 @@ async def test_a_user_known_only_through_the_api_can_use_the_bot(
     tg: BotHarness, server, bot_ctx: Context
 ) -> None:
     await users.upsert_user(UserProfile(id=100, first_name="Ann"), actor="api:billing")
-    key = await keys.create_key(bot_ctx, server="alpha", tg_id=100, name="paid", actor="t")
+    key = await issuing.create_key(bot_ctx, server="alpha", tg_id=100, name="paid", actor="t")
     (call,) = await tg.as_user(ANN).send("/keys")
     assert buttons(call.reply_markup)[0] == [("🔑 paid", f"k:show:{key.id}")]

@@ -4,7 +4,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, S
 
 from bot.setup import build_i18n, set_commands
 from db.models import AuditEvent
-from domain import users
+from domain.accounts import users
 from tests.bot_fixtures import ANN, BORIS, BotHarness, buttons
 
 MENU_EN = [

@@ -13,13 +13,14 @@ from bot.notices import notice_text
 from bot.notifier import TelegramMessenger
 from bot.setup import build_i18n
 from db.models import VPNKey
-from domain import key_changes, keys, users
+from domain.accounts import users
+from domain.accounts.users import UserProfile
 from domain.context import Context
-from domain.delivery import deliver_notices
-from domain.messenger import RecipientBlocked, RetryLater
-from domain.ratelimit import RateLimiter
+from domain.keys import changes, issuing
+from domain.notices.delivery import deliver_notices
+from domain.notices.messenger import RecipientBlocked, RetryLater
+from domain.notices.ratelimit import RateLimiter
 from domain.settings import GIB
-from domain.users import UserProfile
 from tests.bot_fixtures import TOKEN, RecordingSession, buttons
 
 PAYLOAD = {
@@ -163,9 +164,9 @@ async def test_admin_changes_reach_the_owner_through_the_outbox(
     messenger, server, bot_ctx: Context
 ) -> None:
     sender, session = messenger
-    key = await keys.create_key(bot_ctx, server="alpha", tg_id=100, name="home", actor="tg:900")
-    await key_changes.extend_key(bot_ctx, key_id=key.id, server=None, days=30, actor="tg:900")
-    await key_changes.rename_key(bot_ctx, key_id=key.id, server=None, name="x", actor="tg:100")
+    key = await issuing.create_key(bot_ctx, server="alpha", tg_id=100, name="home", actor="tg:900")
+    await changes.extend_key(bot_ctx, key_id=key.id, server=None, days=30, actor="tg:900")
+    await changes.rename_key(bot_ctx, key_id=key.id, server=None, name="x", actor="tg:100")
     limiter = RateLimiter(rate=1000, chat_interval=0)
     while await deliver_notices(bot_ctx, sender, limiter):
         pass

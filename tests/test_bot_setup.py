@@ -27,8 +27,8 @@ from bot.setup import (
     webhook_target,
 )
 from db.models import VPNKey
-from domain import keys
 from domain.context import Context
+from domain.keys import issuing
 from tests.bot_fixtures import ANN, TOKEN, BotHarness, RecordingSession, bot_settings
 
 
@@ -74,7 +74,7 @@ async def test_a_rename_started_on_one_instance_finishes_on_another(
         instances.append(BotHarness(dp, Bot(TOKEN, session=session), session))
     first, second = (h.as_user(ANN) for h in instances)
     await first.send("/start")
-    key = await keys.create_key(bot_ctx, server="alpha", tg_id=ANN.id, name="a", actor="t")
+    key = await issuing.create_key(bot_ctx, server="alpha", tg_id=ANN.id, name="a", actor="t")
     await first.press(f"k:rename:{key.id}", message_id=5)
     edit, done = await second.send("office")
     assert edit.message_id == 5 and done.text == "✅ Renamed. The card above is up to date."

@@ -6,8 +6,9 @@ import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, SendPhoto
 
 from db.models import VPNKey, VPNServer
-from domain import audit, servers
+from domain import audit
 from domain.context import Context
+from domain.servers import registry
 from tests.bot_fixtures import ANN, BORIS, BotHarness, buttons
 from vpn.emulator import RunningEmulator, start_emulator
 
@@ -23,7 +24,7 @@ STEPS_EN = (
 async def second_server(server, ctx: Context) -> AsyncIterator[VPNServer]:
     """A second emulator registered as ``beta``."""
     running: RunningEmulator = await start_emulator()
-    yield await servers.add_server(ctx, name="beta", api_url=running.api_url, actor=audit.CLI)
+    yield await registry.add_server(ctx, name="beta", api_url=running.api_url, actor=audit.CLI)
     await running.stop()
 
 
@@ -73,7 +74,7 @@ async def test_trial_offers_a_choice_of_active_servers(
 ) -> None:
     ann = tg.as_user(ANN)
     await ann.send("/start")
-    alpha = await servers.get_server("alpha")
+    alpha = await registry.get_server("alpha")
     choice, _ = await ann.press("m:trial", message_id=3)
     assert choice.text == "Choose a server for your trial key:"
     assert buttons(choice.reply_markup) == [
@@ -89,10 +90,10 @@ async def test_trial_offers_a_choice_of_active_servers(
 
 
 async def test_a_disabled_server_is_not_offered(tg: BotHarness, second_server) -> None:
-    await servers.set_server_active("alpha", False, actor=audit.CLI)
+    await registry.set_server_active("alpha", False, actor=audit.CLI)
     ann = tg.as_user(ANN)
     await ann.send("/start")
-    alpha = await servers.get_server("alpha")
+    alpha = await registry.get_server("alpha")
     (alert,) = await ann.press(f"t:{alpha.id}")
     assert alert.text == "Not found — it may have been deleted."
     edit, _, _ = await ann.press("m:trial")

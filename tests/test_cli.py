@@ -10,9 +10,9 @@ import pytest
 
 from db.connect import close_database, open_database
 from db.migrate import LOCATION
-from domain import tokens
+from domain.accounts import tokens
 from domain.errors import Unauthorized
-from domain.remote import new_remote_id
+from domain.keys.remote import new_remote_id
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATION_FILES = list(Path(LOCATION, "models").glob("*.py"))

@@ -6,11 +6,12 @@ from collections.abc import Awaitable
 import pytest
 
 from db.models import InactiveReason, KeyState, VPNKey
-from domain import key_changes, keys, remote, users
+from domain.accounts import users
+from domain.accounts.users import UserProfile
 from domain.context import Context
 from domain.errors import ServerTimeout, ServerUnavailable
-from domain.reconcile import reconcile
-from domain.users import UserProfile
+from domain.keys import changes, issuing, remote
+from domain.keys.reconcile import reconcile
 from tests.checks import assert_consistent
 
 ACTOR = "api:test"
@@ -48,7 +49,7 @@ async def test_failed_create_leaves_no_orphan(
     ctx: Context, server, owner, outline_server, fault
 ) -> None:
     inject(outline_server.emulator, fault, method="PUT", path="/access-keys/")
-    await expect_failure(fault, keys.create_key(ctx, server="alpha", actor=ACTOR, tg_id=owner))
+    await expect_failure(fault, issuing.create_key(ctx, server="alpha", actor=ACTOR, tg_id=owner))
     await reconcile(ctx)
     await assert_consistent(server, outline_server.emulator)
     assert not await VPNKey.filter(state=KeyState.LIVE).exists()
@@ -60,12 +61,12 @@ async def test_failed_demo_can_be_asked_again(
 ) -> None:
     inject(outline_server.emulator, fault, method="PUT", path="/access-keys/")
     await expect_failure(
-        fault, keys.create_demo_key(ctx, tg_id=owner, server="alpha", actor=ACTOR)
+        fault, issuing.create_demo_key(ctx, tg_id=owner, server="alpha", actor=ACTOR)
     )
     await reconcile(ctx)
     await assert_consistent(server, outline_server.emulator)
     assert (await users.get_user(owner)).demo_issued_at is None
-    key = await keys.create_demo_key(ctx, tg_id=owner, server="alpha", actor=ACTOR)
+    key = await issuing.create_demo_key(ctx, tg_id=owner, server="alpha", actor=ACTOR)
     assert key.state == KeyState.LIVE
 
 
@@ -81,9 +82,11 @@ REFRESH_STEPS = [
 async def test_failed_refresh_changes_nothing(
     ctx: Context, server, owner, outline_server, fault, method, path
 ) -> None:
-    old = await keys.create_key(ctx, server="alpha", actor=ACTOR, tg_id=owner, traffic_limit=10)
+    old = await issuing.create_key(ctx, server="alpha", actor=ACTOR, tg_id=owner, traffic_limit=10)
     inject(outline_server.emulator, fault, method=method, path=path.format(old=old.remote_id))
-    await expect_failure(fault, keys.refresh_key(ctx, key_id=old.id, server="alpha", actor=ACTOR))
+    await expect_failure(
+        fault, issuing.refresh_key(ctx, key_id=old.id, server="alpha", actor=ACTOR)
+    )
     await reconcile(ctx)
     await assert_consistent(server, outline_server.emulator)
     live = await VPNKey.filter(state=KeyState.LIVE)
@@ -96,11 +99,11 @@ async def test_failed_refresh_changes_nothing(
 async def test_failed_delete_keeps_the_key_live(
     ctx: Context, server, owner, outline_server, fault
 ) -> None:
-    key = await keys.create_key(ctx, server="alpha", actor=ACTOR, tg_id=owner)
+    key = await issuing.create_key(ctx, server="alpha", actor=ACTOR, tg_id=owner)
     access_url = key.access_url
     inject(outline_server.emulator, fault, method="DELETE", path=key.remote_id)
     await expect_failure(
-        fault, key_changes.delete_key(ctx, key_id=key.id, server="alpha", actor=ACTOR)
+        fault, changes.delete_key(ctx, key_id=key.id, server="alpha", actor=ACTOR)
     )
     assert (await VPNKey.get(id=key.id)).state == KeyState.LIVE
     await reconcile(ctx)
@@ -112,9 +115,9 @@ async def test_failed_delete_keeps_the_key_live(
 async def test_failed_deactivate_keeps_database_and_server_agreeing(
     ctx: Context, server, owner, outline_server, fault
 ) -> None:
-    key = await keys.create_key(ctx, server="alpha", actor=ACTOR, traffic_limit=2048)
+    key = await issuing.create_key(ctx, server="alpha", actor=ACTOR, traffic_limit=2048)
     inject(outline_server.emulator, fault, method="PUT", path="/data-limit")
-    off = key_changes.set_active(ctx, key_id=key.id, server="alpha", is_active=False, actor=ACTOR)
+    off = changes.set_active(ctx, key_id=key.id, server="alpha", is_active=False, actor=ACTOR)
     await expect_failure(fault, off)
     stored = await VPNKey.get(id=key.id)
     assert stored.is_active and stored.inactive_reason is None
@@ -140,7 +143,7 @@ async def test_reconcile_deletes_orphans_and_leaves_foreign_keys(
 async def test_reconcile_recreates_a_lost_key_with_the_same_url(
     ctx: Context, server, outline_server
 ) -> None:
-    key = await keys.create_key(ctx, server="alpha", actor=ACTOR, traffic_limit=77)
+    key = await issuing.create_key(ctx, server="alpha", actor=ACTOR, traffic_limit=77)
     del outline_server.emulator.keys[key.remote_id]
     (report,) = await reconcile(ctx)
     assert report.recreated == [key.id]
@@ -151,8 +154,8 @@ async def test_reconcile_recreates_a_lost_key_with_the_same_url(
 async def test_reconcile_reapplies_drifted_name_and_limit(
     ctx: Context, server, outline_server
 ) -> None:
-    key = await keys.create_key(ctx, server="alpha", actor=ACTOR, name="mine")
-    await key_changes.set_active(ctx, key_id=key.id, server="alpha", is_active=False, actor=ACTOR)
+    key = await issuing.create_key(ctx, server="alpha", actor=ACTOR, name="mine")
+    await changes.set_active(ctx, key_id=key.id, server="alpha", is_active=False, actor=ACTOR)
     client = remote.backend(ctx, server)
     await client.rename_key(key.remote_id, "tampered")
     await client.set_limit(key.remote_id, None)

@@ -3,10 +3,12 @@
 import pytest
 
 from db.models import AuditEvent, User
-from domain import audit, servers, tokens, users
+from domain import audit
+from domain.accounts import tokens, users
+from domain.accounts.users import UserProfile
 from domain.context import Context
 from domain.errors import Conflict, Invalid, NotFound, ServerUnavailable, Unauthorized
-from domain.users import UserProfile
+from domain.servers import registry
 
 
 async def test_upsert_creates_then_updates_only_what_changed(db: str) -> None:
@@ -54,40 +56,40 @@ async def test_language_is_checked_and_stored(db: str) -> None:
 
 async def test_server_names_and_fingerprints_are_validated(ctx: Context, db: str) -> None:
     with pytest.raises(Invalid):
-        await servers.add_server(ctx, name="Bad Name", api_url="http://x", actor=audit.CLI)
+        await registry.add_server(ctx, name="Bad Name", api_url="http://x", actor=audit.CLI)
     with pytest.raises(Invalid):
-        await servers.add_server(
+        await registry.add_server(
             ctx, name="ok", api_url="http://127.0.0.1:1/x", cert_sha256="zz", actor=audit.CLI
         )
 
 
 async def test_unreachable_server_is_refused(ctx: Context, db: str) -> None:
     with pytest.raises(ServerUnavailable) as caught:
-        await servers.add_server(
+        await registry.add_server(
             ctx, name="gone", api_url="http://127.0.0.1:9/secretpath", actor=audit.CLI
         )
     assert "secretpath" not in caught.value.message
-    assert not await servers.list_servers()
+    assert not await registry.list_servers()
 
 
 async def test_duplicate_server_conflicts(ctx: Context, server, outline_server) -> None:
     with pytest.raises(Conflict):
-        await servers.add_server(ctx, name="alpha", api_url=outline_server.api_url, actor="cli")
+        await registry.add_server(ctx, name="alpha", api_url=outline_server.api_url, actor="cli")
 
 
 async def test_disabled_server_is_not_usable(server) -> None:
-    await servers.set_server_active("alpha", False, actor="cli")
+    await registry.set_server_active("alpha", False, actor="cli")
     with pytest.raises(Conflict):
-        await servers.usable_server("alpha")
-    await servers.set_server_active("alpha", True, actor="cli")
-    assert (await servers.usable_server("alpha")).is_active
+        await registry.usable_server("alpha")
+    await registry.set_server_active("alpha", True, actor="cli")
+    assert (await registry.usable_server("alpha")).is_active
 
 
 async def test_installer_line_is_parsed(db: str) -> None:
     line = '{"apiUrl":"https://1.2.3.4:5/abc","certSha256":"' + "A" * 64 + '"}'
-    assert servers.parse_installer_line(line) == ("https://1.2.3.4:5/abc", "A" * 64)
+    assert registry.parse_installer_line(line) == ("https://1.2.3.4:5/abc", "A" * 64)
     with pytest.raises(Invalid):
-        servers.parse_installer_line("{}")
+        registry.parse_installer_line("{}")
 
 
 async def test_token_authenticates_until_revoked(db: str) -> None:

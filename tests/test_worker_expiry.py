@@ -4,13 +4,14 @@ import asyncio
 from datetime import timedelta
 
 from db.models import InactiveReason, Notice, VPNKey
-from domain import key_changes, outbox
 from domain.context import Context
-from domain.expiry import sweep_expired
-from domain.ledger import sync_traffic
-from domain.reminders import send_reminders
+from domain.keys import changes
+from domain.keys.expiry import sweep_expired
+from domain.lifecycle.worker import run_worker
+from domain.notices import outbox
+from domain.notices.reminders import send_reminders
 from domain.settings import Settings
-from domain.worker import run_worker
+from domain.traffic.ledger import sync_traffic
 from tests.worker_fixtures import ADMIN_ACTOR, OWNER, FakeClock, FakeMessenger, eventually, new_key
 
 
@@ -70,15 +71,13 @@ async def test_extending_reopens_a_key_cut_for_expiry_but_not_one_disabled_by_ha
 ) -> None:
     expired = await new_key(ctx, days=1, traffic_limit=10_000)
     disabled = await new_key(ctx, days=1)
-    await key_changes.set_active(
+    await changes.set_active(
         ctx, key_id=disabled.id, server="alpha", is_active=False, actor=ADMIN_ACTOR
     )
     clock.advance(days=2)
     assert await sweep_expired(ctx) == 1
     for key in (expired, disabled):
-        await key_changes.extend_key(
-            ctx, key_id=key.id, server="alpha", days=30, actor=ADMIN_ACTOR
-        )
+        await changes.extend_key(ctx, key_id=key.id, server="alpha", days=30, actor=ADMIN_ACTOR)
     await expired.refresh_from_db()
     await disabled.refresh_from_db()
     assert (expired.is_active, expired.inactive_reason) == (True, None)
@@ -92,7 +91,7 @@ async def test_a_past_date_set_through_the_api_cuts_the_key_by_the_next_sweep(
 ) -> None:
     key = await new_key(ctx, days=30)
     past = clock.now() - timedelta(hours=1)
-    await key_changes.set_valid_until(
+    await changes.set_valid_until(
         ctx, key_id=key.id, server="alpha", valid_until=past, actor=ADMIN_ACTOR
     )
     await sweep_expired(ctx)
@@ -147,7 +146,7 @@ async def test_reminders_come_three_days_and_one_day_before_expiry_once_each(
     assert sorted(kinds) == ["expires_1d", "expires_3d"]
     assert not await Notice.filter(key_id=unowned.id).exists()
     # A new expiry date (now a day and a half away) earns its own reminder.
-    await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=1, actor=ADMIN_ACTOR)
+    await changes.extend_key(ctx, key_id=key.id, server="alpha", days=1, actor=ADMIN_ACTOR)
     assert await send_reminders(ctx) == 1
     assert await Notice.filter(key_id=key.id, kind="expires_3d").count() == 2
     assert await VPNKey.filter(id=key.id, is_active=True).exists()

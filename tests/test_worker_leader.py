@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from domain.context import Context
-from domain.leader import AdvisoryLockLeader, SoleLeader, leadership_for
+from domain.lifecycle.leader import AdvisoryLockLeader, SoleLeader, leadership_for
+from domain.lifecycle.worker import Worker, run_worker
 from domain.settings import Settings
-from domain.worker import Worker, run_worker
 from tests.conftest import ON_POSTGRES
 from tests.worker_fixtures import eventually
 
@@ -27,7 +27,7 @@ needs_postgres = pytest.mark.skipif(not ON_POSTGRES, reason="advisory locks need
 WORKER = """
 import asyncio, sys
 from db.connect import open_database
-from domain import worker
+from domain.lifecycle import worker
 from domain.context import Context
 from domain.settings import Settings
 from vpn.pool import BackendPool

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from db.models import InactiveReason, Notice, VPNKey
-from domain import key_changes, keys, outbox, traffic_history
 from domain.context import Context
-from domain.ledger import SyncReport, sync_traffic
-from domain.periods import add_month, set_traffic_reset
+from domain.keys import changes, issuing
+from domain.notices import outbox
+from domain.traffic import history
+from domain.traffic.ledger import SyncReport, sync_traffic
+from domain.traffic.periods import add_month, set_traffic_reset
 from tests.worker_fixtures import ADMIN_ACTOR, FakeClock, new_key
 from vpn.emulator import RunningEmulator
 
@@ -58,7 +60,7 @@ async def test_usage_equals_the_true_total_through_a_drop_an_outage_a_refresh_an
             emulator.faults.fail_next(3, 500, path_contains="/metrics/")
         if n == 8:
             traffic.add(key, 700_000)
-            key = await keys.refresh_key(ctx, key_id=key.id, server="alpha", actor=ADMIN_ACTOR)
+            key = await issuing.refresh_key(ctx, key_id=key.id, server="alpha", actor=ADMIN_ACTOR)
         traffic.add(key, 1_000_000 + n)
         (report,) = await sync_traffic(ctx)
         assert (report.error is not None) == (n in (4, 5, 6))
@@ -169,7 +171,7 @@ async def test_quota_reached_cuts_the_key_once_and_raising_the_limit_reopens_it(
         assert report.transitions == {}
     assert await Notice.filter(key_id=key.id, kind=outbox.QUOTA_REACHED).count() == 1
     assert await Notice.filter(key_id=key.id, kind=outbox.TRAFFIC_80).count() == 1
-    key = await key_changes.set_traffic_limit(
+    key = await changes.set_traffic_limit(
         ctx, key_id=key.id, server="alpha", traffic_limit=5_000, actor=ADMIN_ACTOR
     )
     assert key.is_active and key.inactive_reason is None
@@ -211,8 +213,8 @@ async def test_a_server_that_cannot_be_reached_is_reported_and_changes_nothing(
 
 def test_spread_splits_bytes_over_the_hours_of_an_interval_and_keeps_the_sum() -> None:
     start = datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
-    parts = traffic_history.spread(1_000, start, start + timedelta(hours=2))
+    parts = history.spread(1_000, start, start + timedelta(hours=2))
     hours = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in (10, 11, 12)]
     assert parts == {hours[0]: 250, hours[1]: 500, hours[2]: 250}
-    assert sum(traffic_history.spread(999, start, start + timedelta(minutes=1)).values()) == 999
-    assert traffic_history.spread(0, start, start + timedelta(hours=1)) == {}
+    assert sum(history.spread(999, start, start + timedelta(minutes=1)).values()) == 999
+    assert history.spread(0, start, start + timedelta(hours=1)) == {}

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from domain.context import Context
+from domain.lifecycle.worker import Loop, Worker, repeat, run_worker
 from domain.settings import Settings
-from domain.worker import Loop, Worker, repeat, run_worker
 from tests.worker_fixtures import FakeMessenger, eventually
 
 

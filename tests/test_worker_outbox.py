@@ -12,10 +12,12 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from db.models import Notice, User
-from domain import attempts, audit, broadcasts, key_changes, keys, outbox
+from domain import audit
 from domain.context import Context, utcnow
-from domain.delivery import STALE, DeliveryPolicy, deliver_notices
-from domain.ratelimit import RateLimiter
+from domain.keys import changes, issuing
+from domain.notices import attempts, broadcasts, outbox
+from domain.notices.delivery import STALE, DeliveryPolicy, deliver_notices
+from domain.notices.ratelimit import RateLimiter
 from tests.worker_fixtures import ADMIN_ACTOR, OWNER, FakeClock, FakeMessenger, new_key
 
 
@@ -57,15 +59,17 @@ async def test_changes_by_the_api_or_an_admin_are_notified_but_not_the_owners_ow
 ) -> None:
     key = await new_key(ctx, days=10, traffic_limit=5_000)
     admin = "tg:999"
-    await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=5, actor=admin)
-    await key_changes.set_traffic_limit(
+    await changes.extend_key(ctx, key_id=key.id, server="alpha", days=5, actor=admin)
+    await changes.set_traffic_limit(
         ctx, key_id=key.id, server="alpha", traffic_limit=9_000, actor=ADMIN_ACTOR
     )
-    await key_changes.set_active(ctx, key_id=key.id, server="alpha", is_active=False, actor=admin)
-    await key_changes.set_active(ctx, key_id=key.id, server="alpha", is_active=True, actor=admin)
-    await key_changes.rename_key(ctx, key_id=key.id, server="alpha", name="x", actor=ADMIN_ACTOR)
-    new = await keys.refresh_key(ctx, key_id=key.id, server="alpha", actor=audit.tg_actor(OWNER))
-    await key_changes.delete_key(ctx, key_id=new.id, server="alpha", actor=ADMIN_ACTOR)
+    await changes.set_active(ctx, key_id=key.id, server="alpha", is_active=False, actor=admin)
+    await changes.set_active(ctx, key_id=key.id, server="alpha", is_active=True, actor=admin)
+    await changes.rename_key(ctx, key_id=key.id, server="alpha", name="x", actor=ADMIN_ACTOR)
+    new = await issuing.refresh_key(
+        ctx, key_id=key.id, server="alpha", actor=audit.tg_actor(OWNER)
+    )
+    await changes.delete_key(ctx, key_id=new.id, server="alpha", actor=ADMIN_ACTOR)
     assert await kinds_queued(key.id) == [
         "key_created",
         "key_extended",
@@ -93,7 +97,7 @@ async def test_each_notice_is_delivered_once_even_with_two_deliverers(
 ) -> None:
     key = await new_key(ctx)
     for days in range(1, 6):
-        await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=days, actor="cli")
+        await changes.extend_key(ctx, key_id=key.id, server="alpha", days=days, actor="cli")
     await asyncio.gather(drain(ctx, messenger), drain(ctx, messenger))
     assert messenger.kinds() == ["key_created"] + ["key_extended"] * 5
     assert not await Notice.filter(sent_at=None).exists()
@@ -160,7 +164,7 @@ async def test_a_user_who_blocked_the_bot_gets_no_further_attempts(
 ) -> None:
     other = await User.create(id=200)
     key = await new_key(ctx)
-    await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=1, actor=ADMIN_ACTOR)
+    await changes.extend_key(ctx, key_id=key.id, server="alpha", days=1, actor=ADMIN_ACTOR)
     await new_key(ctx, tg_id=other.id)
     messenger.blocked.add(OWNER)
     await drain(ctx, messenger)
@@ -169,7 +173,7 @@ async def test_a_user_who_blocked_the_bot_gets_no_further_attempts(
     assert (await User.get(id=OWNER)).bot_blocked_at is not None
     assert await Notice.filter(user_id=OWNER, failed_at__isnull=False).count() == 2
     # Later notices to them are given up without a call.
-    await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=1, actor=ADMIN_ACTOR)
+    await changes.extend_key(ctx, key_id=key.id, server="alpha", days=1, actor=ADMIN_ACTOR)
     await drain(ctx, messenger)
     assert messenger.attempts.count(OWNER) == 1
     assert await Notice.filter(user_id=OWNER, failed_at__isnull=False).count() == 3
@@ -246,7 +250,7 @@ async def test_delivered_and_abandoned_rows_are_forgotten_after_a_while(
 ) -> None:
     key = await new_key(ctx)
     await drain(ctx, messenger)
-    await key_changes.extend_key(ctx, key_id=key.id, server="alpha", days=1, actor=ADMIN_ACTOR)
+    await changes.extend_key(ctx, key_id=key.id, server="alpha", days=1, actor=ADMIN_ACTOR)
     messenger.flood[OWNER] = 60
     await drain(ctx, messenger)  # one sent, the other waiting
     assert await attempts.forget_finished(ctx.now() + timedelta(minutes=1)) == 1

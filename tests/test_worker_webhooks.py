@@ -9,13 +9,14 @@ import pytest
 from aiohttp import web
 
 from db.models import Notice
-from domain import key_changes, keys, outbox
 from domain.context import Context
-from domain.expiry import sweep_expired
-from domain.ledger import sync_traffic
+from domain.keys import changes, issuing
+from domain.keys.expiry import sweep_expired
+from domain.lifecycle.worker import run_worker
+from domain.notices import outbox
+from domain.notices.webhooks import SIGNATURE_HEADER, WebhookSender, deliver_webhooks, verify
 from domain.settings import Settings
-from domain.webhooks import SIGNATURE_HEADER, WebhookSender, deliver_webhooks, verify
-from domain.worker import run_worker
+from domain.traffic.ledger import sync_traffic
 from tests.worker_fixtures import ADMIN_ACTOR, FakeClock, eventually, new_key
 
 SECRET = b"webhook-test-secret"
@@ -68,13 +69,13 @@ async def test_events_are_signed_retried_and_arrive_in_order_per_key(
     sender = WebhookSender(receiver.url, SECRET, retry_base=60, retry_cap=60)
     first = await new_key(ctx, days=1)
     second = await new_key(ctx, traffic_limit=100)
-    refreshed = await keys.refresh_key(ctx, key_id=first.id, server="alpha", actor=ADMIN_ACTOR)
+    refreshed = await issuing.refresh_key(ctx, key_id=first.id, server="alpha", actor=ADMIN_ACTOR)
     outline_server.emulator.add_traffic(second.remote_id, 500)
     clock.advance(minutes=5)
     await sync_traffic(ctx)
     clock.advance(days=2)
     await sweep_expired(ctx)
-    await key_changes.delete_key(ctx, key_id=second.id, server="alpha", actor=ADMIN_ACTOR)
+    await changes.delete_key(ctx, key_id=second.id, server="alpha", actor=ADMIN_ACTOR)
     receiver.fail_next = 2
     try:
         for _ in range(6):  # every minute: failures wait out their backoff, nothing is lost
@@ -99,7 +100,7 @@ async def test_a_receiver_that_keeps_failing_holds_that_keys_later_events(
 ) -> None:
     sender = WebhookSender(receiver.url, SECRET, max_attempts=2, retry_base=60)
     key = await new_key(ctx)
-    await key_changes.delete_key(ctx, key_id=key.id, server="alpha", actor=ADMIN_ACTOR)
+    await changes.delete_key(ctx, key_id=key.id, server="alpha", actor=ADMIN_ACTOR)
     receiver.fail_next = 1
     try:
         assert await deliver_webhooks(ctx, sender) == 0  # created failed; deleted must wait

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 
 from db.models import User, VPNKey
-from domain import keys, outbox, users
+from domain.accounts import users
+from domain.accounts.users import UserProfile
 from domain.context import Context
-from domain.messenger import RecipientBlocked, RetryLater
-from domain.users import UserProfile
+from domain.keys import issuing
+from domain.notices import outbox
+from domain.notices.messenger import RecipientBlocked, RetryLater
 from vpn.emulator import RunningEmulator
 
 OWNER = 100
@@ -101,7 +103,7 @@ async def owner(server) -> User:
 async def new_key(ctx: Context, **kwargs: Any) -> VPNKey:
     """A key on ``alpha`` for the owner, made through the API's domain call."""
     kwargs.setdefault("tg_id", OWNER)
-    return await keys.create_key(ctx, server="alpha", actor=ADMIN_ACTOR, **kwargs)
+    return await issuing.create_key(ctx, server="alpha", actor=ADMIN_ACTOR, **kwargs)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from api.schemas import (
     valid_until_of,
 )
 from db.models import VPNKey
-from domain import key_changes
+from domain.keys import changes
 
 
 def _expiry(key: VPNKey) -> str:
@@ -38,21 +38,21 @@ async def patch_key(request: web.Request) -> web.Response:
     target = {"key_id": path.token_id, "server": path.srv_name, "actor": request[ACTOR]}
     match change:
         case SetValidDate() if "days" in change.model_fields_set:
-            key = await key_changes.extend_key(ctx, days=change.days, **target)
+            key = await changes.extend_key(ctx, days=change.days, **target)
             details = f"key {key.id} {_expiry(key)}"
         case SetValidDate():
             valid_until = valid_until_of(change)
-            key = await key_changes.set_valid_until(ctx, valid_until=valid_until, **target)
+            key = await changes.set_valid_until(ctx, valid_until=valid_until, **target)
             details = f"key {key.id} {_expiry(key)}"
         case SetActive():
-            key = await key_changes.set_active(ctx, is_active=change.is_active, **target)
+            key = await changes.set_active(ctx, is_active=change.is_active, **target)
             details = f"key {key.id} is {_activity(key)}"
         case Rename():
-            key = await key_changes.rename_key(ctx, name=change.name, **target)
+            key = await changes.rename_key(ctx, name=change.name, **target)
             details = f"key {key.id} renamed"
         case SetTrafficLimit():
             limit = change.traffic_limit
-            key = await key_changes.set_traffic_limit(ctx, traffic_limit=limit, **target)
+            key = await changes.set_traffic_limit(ctx, traffic_limit=limit, **target)
             details = f"key {key.id} traffic limit {'removed' if limit is None else 'set'}"
     return keys_reply([key], details)
 
@@ -60,7 +60,7 @@ async def patch_key(request: web.Request) -> web.Response:
 async def delete_key(request: web.Request) -> web.Response:
     """#12 Delete a key on its server; the row stays as history."""
     path = path_params(request, KeyPath)
-    key = await key_changes.delete_key(
+    key = await changes.delete_key(
         request.app[CONTEXT], key_id=path.token_id, server=path.srv_name, actor=request[ACTOR]
     )
     return reply(Envelope(status=200, details=f"key {key.id} deleted"))

@@ -16,14 +16,14 @@ from api.schemas import (
     ServerPath,
     valid_until_of,
 )
-from domain import keys
+from domain.keys import issuing
 
 
 async def post_demo_key(request: web.Request) -> web.Response:
     """#4 The user's one demo key (``create_demo_token``)."""
     path = path_params(request, DemoPath)
     await json_body(request, CreateDemo)
-    key = await keys.create_demo_key(
+    key = await issuing.create_demo_key(
         request.app[CONTEXT], tg_id=path.tg_id, server=path.srv_name, actor=request[ACTOR]
     )
     return keys_reply([key], f"demo key {key.id} created for user {path.tg_id}", status=201)
@@ -33,7 +33,7 @@ async def post_refresh(request: web.Request) -> web.Response:
     """#5 A new key in place of a leaked one (``refresh_token``)."""
     path = path_params(request, RefreshPath)
     await json_body(request, Refresh)
-    key = await keys.refresh_key(
+    key = await issuing.refresh_key(
         request.app[CONTEXT], key_id=path.token_id, server=path.srv_name, actor=request[ACTOR]
     )
     return keys_reply([key], f"key {path.token_id} replaced by key {key.id}", status=201)
@@ -43,7 +43,7 @@ async def post_key(request: web.Request) -> web.Response:
     """#6 A new (paid) key (``create_new_token``)."""
     path = path_params(request, ServerPath)
     body = await json_body(request, CreateKey)
-    key = await keys.create_key(
+    key = await issuing.create_key(
         request.app[CONTEXT],
         server=path.srv_name,
         actor=request[ACTOR],
@@ -60,7 +60,7 @@ async def patch_key_owner(request: web.Request) -> web.Response:
     """#7 Bind a key to a user (``add_user_to_token``; ``force`` takes it from another)."""
     path = path_params(request, BindPath)
     body = await json_body(request, Bind)
-    key = await keys.bind_key(
+    key = await issuing.bind_key(
         key_id=path.token_id,
         server=path.srv_name,
         tg_id=path.tg_id,

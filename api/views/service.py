@@ -9,8 +9,8 @@ from prometheus_client.exposition import choose_encoder
 from api.app_keys import CONTEXT, METRICS
 from api.responses import Envelope, ReadyEnvelope, ServerState, reply
 from db.models import VPNServer
-from domain import servers, stats
 from domain.context import Context
+from domain.servers import registry, stats
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ async def get_health(request: web.Request) -> web.Response:
 async def _probe(ctx: Context, server: VPNServer) -> ServerState:
     try:
         async with asyncio.timeout(PROBE_SECONDS):
-            health = await servers.check_health(ctx, server)
+            health = await registry.check_health(ctx, server)
     except TimeoutError:
         error = f"VPN server '{server.name}' did not answer within {PROBE_SECONDS:g}s"
         return ServerState(name=server.name, reachable=False, latency_ms=None, error=error)
@@ -39,7 +39,7 @@ async def _probe(ctx: Context, server: VPNServer) -> ServerState:
 async def get_ready(request: web.Request) -> web.Response:
     """Ready when the database answers and at least one active VPN server does (else 503)."""
     try:
-        active = await servers.list_servers(active_only=True)
+        active = await registry.list_servers(active_only=True)
         states = list(await asyncio.gather(*(_probe(request.app[CONTEXT], s) for s in active)))
     except Exception as exc:  # whatever the driver raises, the database is not usable
         logger.warning("readiness: database unavailable (%s)", type(exc).__name__)

@@ -6,8 +6,9 @@ from api.app_keys import ACTOR
 from api.parsing import json_body, path_params
 from api.responses import keys_reply, user_reply
 from api.schemas import UserBody, UserPath, UserServerPath
-from domain import keys, users
-from domain.users import UserProfile
+from domain.accounts import users
+from domain.accounts.users import UserProfile
+from domain.keys import issuing
 
 
 async def post_user(request: web.Request) -> web.Response:
@@ -34,6 +35,6 @@ async def get_user(request: web.Request) -> web.Response:
 async def get_user_keys(request: web.Request) -> web.Response:
     """#3 A user's live keys on one server."""
     path = path_params(request, UserServerPath)
-    found = await keys.user_keys(path.tg_id, path.srv_name)
+    found = await issuing.user_keys(path.tg_id, path.srv_name)
     details = f"{len(found)} key(s) of user {path.tg_id} on server '{path.srv_name}'"
     return keys_reply(found, details)

@@ -12,13 +12,13 @@ from bot.middlewares import THROTTLE_FLAG
 from bot.screens import send_qr, show
 from bot.states import RenameKey
 from db.models import User
-from domain import keys, user_keys
 from domain.audit import tg_actor
 from domain.context import Context
+from domain.keys import issuing, user_keys
 
 
 async def _show_keys(event: Message | CallbackQuery, ctx: Context, db_user: User | None) -> None:
-    items = await keys.user_keys(event.from_user.id if event.from_user else 0)
+    items = await issuing.user_keys(event.from_user.id if event.from_user else 0)
     show_trial = not items and (db_user is None or not db_user.has_demo)
     markup = keyboards.keys_list(items, show_trial=show_trial)
     await show(event, texts.keys_list(items, ctx.now()), markup)

@@ -9,7 +9,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import keyboards, texts
 from bot.callbacks import LanguageCB, MenuAction, MenuCB
 from bot.screens import show
-from domain import users
+from domain.accounts import users
 from domain.audit import tg_actor
 
 

@@ -10,9 +10,9 @@ from bot import keyboards, texts
 from bot.callbacks import MenuAction, MenuCB
 from bot.screens import show
 from db.models import User
-from domain import users
+from domain.accounts import users
+from domain.accounts.users import UserProfile
 from domain.audit import tg_actor
-from domain.users import UserProfile
 
 PAYLOAD_MAX = 64  # Telegram's limit for a deep-link payload
 

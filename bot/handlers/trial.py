@@ -8,9 +8,9 @@ from bot import keyboards, texts
 from bot.callbacks import MenuAction, MenuCB, TrialCB
 from bot.middlewares import THROTTLE_FLAG
 from bot.screens import send_qr, show
-from domain import user_keys
 from domain.audit import tg_actor
 from domain.context import Context
+from domain.keys import user_keys
 
 
 async def _trial(event: Message | CallbackQuery, ctx: Context, server_id: int | None) -> None:

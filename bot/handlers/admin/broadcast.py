@@ -10,8 +10,8 @@ from bot import admin_keyboards, admin_texts
 from bot.callbacks import AdminAction, AdminCB, BroadcastAction, BroadcastCB
 from bot.screens import show
 from bot.states import AdminInput
-from domain import broadcasts
 from domain.audit import tg_actor
+from domain.notices import broadcasts
 
 
 async def cb_broadcast(callback: CallbackQuery, state: FSMContext) -> None:

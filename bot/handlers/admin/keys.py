@@ -13,9 +13,9 @@ from bot.screens import show
 from bot.states import AdminInput
 from bot.texts import esc
 from db.models import VPNKey
-from domain import key_changes, user_keys
 from domain.audit import tg_actor
 from domain.context import Context
+from domain.keys import changes, user_keys
 from domain.settings import GIB
 
 A = AdminKeyAction
@@ -39,7 +39,7 @@ async def cb_key(
 async def cb_extend(callback: CallbackQuery, callback_data: AdminKeyCB, ctx: Context) -> None:
     """Add 7 or 30 days to the key's validity."""
     days = 7 if callback_data.action == A.EXTEND_7 else 30
-    key = await key_changes.extend_key(
+    key = await changes.extend_key(
         ctx,
         key_id=callback_data.key_id,
         server=None,
@@ -52,7 +52,7 @@ async def cb_extend(callback: CallbackQuery, callback_data: AdminKeyCB, ctx: Con
 async def cb_set_active(callback: CallbackQuery, callback_data: AdminKeyCB, ctx: Context) -> None:
     """Disable the key by hand, or lift a manual disable."""
     active = callback_data.action == A.ENABLE
-    key = await key_changes.set_active(
+    key = await changes.set_active(
         ctx,
         key_id=callback_data.key_id,
         server=None,
@@ -83,7 +83,7 @@ async def cb_delete(callback: CallbackQuery, callback_data: AdminKeyCB) -> None:
 
 async def cb_delete_ok(callback: CallbackQuery, callback_data: AdminKeyCB, ctx: Context) -> None:
     """Delete the key on its server and here."""
-    key = await key_changes.delete_key(
+    key = await changes.delete_key(
         ctx, key_id=callback_data.key_id, server=None, actor=tg_actor(callback.from_user.id)
     )
     text = "✅ " + _("Key #{id} deleted.").format(id=key.id)
@@ -118,7 +118,7 @@ async def msg_limit(message: Message, state: FSMContext, ctx: Context, bot: Bot)
         await message.answer(_("Send a number of GB such as 50, or “-” for no limit."))
         return
     data = await state.get_data()
-    key = await key_changes.set_traffic_limit(
+    key = await changes.set_traffic_limit(
         ctx,
         key_id=data["key_id"],
         server=None,

@@ -8,8 +8,8 @@ from aiogram.types import CallbackQuery, Message
 from bot import admin_keyboards, admin_texts
 from bot.callbacks import AdminAction, AdminCB
 from bot.screens import show
-from domain import stats
 from domain.context import Context
+from domain.servers import stats
 
 
 async def cmd_admin(message: Message, state: FSMContext) -> None:

@@ -11,9 +11,10 @@ from bot.callbacks import AdminAction, AdminCB, AdminIssueCB, AdminUserCB
 from bot.middlewares import THROTTLE_FLAG
 from bot.screens import show
 from bot.states import AdminInput
-from domain import servers, user_keys
 from domain.audit import tg_actor
 from domain.context import Context
+from domain.keys import user_keys
+from domain.servers import registry
 
 
 async def cb_find(callback: CallbackQuery, state: FSMContext) -> None:
@@ -40,7 +41,7 @@ async def cb_user(callback: CallbackQuery, callback_data: AdminUserCB, ctx: Cont
 
 async def cb_issue_choose(callback: CallbackQuery, callback_data: AdminIssueCB) -> None:
     """The servers a new key can go to."""
-    active = await servers.list_servers(active_only=True)
+    active = await registry.list_servers(active_only=True)
     text = _("New {days}-day key for {user}: choose a server.").format(
         days=user_keys.ISSUED_KEY_DAYS, user=callback_data.user_id
     )

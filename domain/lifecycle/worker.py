@@ -14,19 +14,19 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from domain import attempts, outbox
 from domain.context import Context
-from domain.delivery import DeliveryPolicy, deliver_notices
-from domain.expiry import sweep_expired
-from domain.leader import Leadership, leadership_for
-from domain.ledger import sync_traffic
-from domain.messenger import Messenger
-from domain.ratelimit import RateLimiter
-from domain.reconcile import reconcile
+from domain.keys.expiry import sweep_expired
+from domain.keys.reconcile import reconcile
+from domain.lifecycle.leader import Leadership, leadership_for
+from domain.notices import attempts, outbox
+from domain.notices.delivery import DeliveryPolicy, deliver_notices
+from domain.notices.messenger import Messenger
+from domain.notices.ratelimit import RateLimiter
+from domain.notices.reminders import send_reminders
+from domain.notices.webhooks import WebhookSender, deliver_webhooks
 from domain.redact import describe
-from domain.reminders import send_reminders
 from domain.settings import Settings
-from domain.webhooks import WebhookSender, deliver_webhooks
+from domain.traffic.ledger import sync_traffic
 
 logger = logging.getLogger(__name__)
 # The reconciler repairs drift, which is rarely urgent at start-up.

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from db.models import Notice
-from domain import attempts, outbox
 from domain.context import Context
+from domain.notices import attempts, outbox
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Signature"

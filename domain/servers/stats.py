@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from tortoise.functions import Count, Sum
 
 from db.models import KeyState, User, VPNKey
-from domain import servers
 from domain.context import Context
-from domain.servers import ServerHealth
+from domain.servers import registry
+from domain.servers.registry import ServerHealth
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ async def collect_stats() -> Stats:
             active_keys=active.get(s.id, (0, 0))[0],
             traffic_used=live.get(s.id, (0, 0))[1],
         )
-        for s in await servers.list_servers()
+        for s in await registry.list_servers()
     ]
     return Stats(
         users=await User.all().count(),
@@ -80,5 +80,5 @@ async def collect_stats() -> Stats:
 
 async def servers_health(ctx: Context) -> list[ServerHealth]:
     """Every registered server checked at once (reachable, key count, latency)."""
-    registered = await servers.list_servers()
-    return list(await asyncio.gather(*(servers.check_health(ctx, s) for s in registered)))
+    registered = await registry.list_servers()
+    return list(await asyncio.gather(*(registry.check_health(ctx, s) for s in registered)))

@@ -7,8 +7,8 @@ from tortoise.expressions import Q
 from db.models import InactiveReason, KeyState, VPNKey
 from domain.concurrency import bounded
 from domain.context import Context
-from domain.enforcement import enforce_rules
 from domain.errors import DomainError
+from domain.keys.enforcement import enforce_rules
 from domain.redact import describe
 
 logger = logging.getLogger(__name__)

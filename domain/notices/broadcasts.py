@@ -5,8 +5,9 @@ from typing import NamedTuple
 from tortoise.transactions import in_transaction
 
 from db.models import Notice, User
-from domain import audit, outbox
+from domain import audit
 from domain.errors import Invalid
+from domain.notices import outbox
 
 TEXT_MAX = 4096  # Telegram's limit for one message
 _CHUNK = 1000

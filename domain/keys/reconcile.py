@@ -11,10 +11,12 @@ import logging
 from dataclasses import dataclass, field
 
 from db.models import KeyState, VPNKey, VPNServer
-from domain import audit, provisioning, remote, servers
+from domain import audit
 from domain.context import Context
 from domain.errors import DomainError
-from domain.locks import key_lock
+from domain.keys import provisioning, remote
+from domain.keys.locks import key_lock
+from domain.servers import registry
 from vpn.backends import Backend, RemoteKey
 from vpn.ssurl import parse_access_url
 
@@ -44,9 +46,9 @@ async def reconcile(
 ) -> list[ReconcileReport]:
     """Reconcile one server or every active server; a failing server is reported, not raised."""
     targets = (
-        [await servers.get_server(server)]
+        [await registry.get_server(server)]
         if server
-        else await servers.list_servers(active_only=True)
+        else await registry.list_servers(active_only=True)
     )
     reports = []
     for srv in targets:

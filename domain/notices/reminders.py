@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 from db.models import KeyState, Notice, VPNKey
-from domain import outbox
 from domain.context import Context
+from domain.notices import outbox
 
 REMINDERS = ((outbox.EXPIRES_1D, timedelta(days=1)), (outbox.EXPIRES_3D, timedelta(days=3)))
 

@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 from tortoise.transactions import in_transaction
 
 from db.models import KeyState, VPNKey, VPNServer
-from domain import audit, remote
+from domain import audit
 from domain.context import Context
 from domain.errors import Conflict, DomainError, Invalid, NotFound
+from domain.keys import remote
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 CERT_RE = re.compile(r"[0-9A-Fa-f]{64}")

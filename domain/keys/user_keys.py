@@ -3,9 +3,11 @@
 from dataclasses import dataclass, field
 
 from db.models import KeyState, User, VPNKey, VPNServer
-from domain import key_changes, keys, servers, users
+from domain.accounts import users
 from domain.context import Context
 from domain.errors import Conflict, NotFound
+from domain.keys import changes, issuing
+from domain.servers import registry
 
 # How long a key an admin issues from the bot is valid; no traffic limit.
 ISSUED_KEY_DAYS = 30
@@ -48,7 +50,7 @@ async def refresh_user_key(
 ) -> VPNKey:
     """Refresh a leaked key after checking that it belongs to ``tg_id``."""
     key = await user_key(tg_id, key_id, any_owner=any_owner)
-    return await keys.refresh_key(ctx, key_id=key.id, server=key.server.name, actor=actor)
+    return await issuing.refresh_key(ctx, key_id=key.id, server=key.server.name, actor=actor)
 
 
 async def rename_user_key(
@@ -57,7 +59,7 @@ async def rename_user_key(
     """Rename one of the user's own keys."""
     key = await user_key(tg_id, key_id)
     server = key.server.name
-    return await key_changes.rename_key(ctx, key_id=key.id, server=server, name=name, actor=actor)
+    return await changes.rename_key(ctx, key_id=key.id, server=server, name=name, actor=actor)
 
 
 async def start_trial(
@@ -67,7 +69,7 @@ async def start_trial(
     user = await users.get_user(tg_id)
     if user.has_demo:
         raise TrialUsed(f"user {tg_id} already received a demo key", user=tg_id)
-    active = await servers.list_servers(active_only=True)
+    active = await registry.list_servers(active_only=True)
     if server_id is not None:
         active = [s for s in active if s.id == server_id]
         if not active:
@@ -77,7 +79,7 @@ async def start_trial(
     if len(active) > 1:
         return TrialOffer(servers=active)
     try:
-        key = await keys.create_demo_key(ctx, tg_id=tg_id, server=active[0].name, actor=actor)
+        key = await issuing.create_demo_key(ctx, tg_id=tg_id, server=active[0].name, actor=actor)
     except Conflict:
         if (await users.get_user(tg_id)).has_demo:  # lost a race with itself
             raise TrialUsed(f"user {tg_id} already received a demo key", user=tg_id) from None
@@ -92,10 +94,10 @@ async def issue_user_key(
     server = await VPNServer.get_or_none(id=server_id)
     if server is None:
         raise NotFound(f"server {server_id} not found", server=server_id)
-    return await keys.create_key(ctx, server=server.name, tg_id=tg_id, days=days, actor=actor)
+    return await issuing.create_key(ctx, server=server.name, tg_id=tg_id, days=days, actor=actor)
 
 
 async def user_overview(query: str | int) -> UserOverview:
     """A user found by id or ``@username``, with their live keys."""
     user = await users.find_user(str(query))
-    return UserOverview(user=user, keys=await keys.user_keys(user.id))
+    return UserOverview(user=user, keys=await issuing.user_keys(user.id))

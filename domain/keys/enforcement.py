@@ -9,12 +9,13 @@ from enum import Enum
 
 from tortoise.transactions import in_transaction
 
-from domain import audit, remote
+from domain import audit
 from domain.context import Context
-from domain.key_changes import push_state
-from domain.keys import live_key
-from domain.locks import key_lock
-from domain.rules import settle
+from domain.keys import remote
+from domain.keys.changes import push_state
+from domain.keys.issuing import live_key
+from domain.keys.locks import key_lock
+from domain.keys.rules import settle
 
 
 class _Current(Enum):

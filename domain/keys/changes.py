@@ -12,12 +12,14 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from db.models import InactiveReason, KeyState, VPNKey
-from domain import audit, remote, servers
+from domain import audit
 from domain.context import Context
 from domain.errors import Conflict, Invalid
-from domain.keys import check_name, live_key
-from domain.locks import key_lock
-from domain.rules import settle
+from domain.keys import remote
+from domain.keys.issuing import check_name, live_key
+from domain.keys.locks import key_lock
+from domain.keys.rules import settle
+from domain.servers import registry
 
 Change = Callable[[VPNKey], dict[str, Any]]
 # The fields a change may touch; only those it really changed are written, so a change
@@ -145,7 +147,7 @@ async def delete_key(ctx: Context, *, key_id: int, server: str | None, actor: st
     """Delete a key on its server, then mark it deleted (kept for history)."""
     async with key_lock(key_id):
         key = await live_key(key_id, server)
-        srv = await servers.usable_server(key.server.name)
+        srv = await registry.usable_server(key.server.name)
         client = remote.backend(ctx, srv)
         await remote.call(srv, remote.forget_missing(client.delete_key(key.remote_id)))
         async with in_transaction():

@@ -9,7 +9,7 @@ from db.models import KeyState, TrafficReset, VPNKey
 from domain import audit
 from domain.context import Context
 from domain.errors import DomainError, Invalid
-from domain.key_changes import change_key
+from domain.keys.changes import change_key
 from domain.redact import describe
 
 logger = logging.getLogger(__name__)

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from db.models import Notice
-from domain import attempts, outbox, users
+from domain.accounts import users
 from domain.context import Context, utcnow
-from domain.messenger import Messenger, RecipientBlocked, RetryLater
-from domain.ratelimit import RateLimiter
+from domain.notices import attempts, outbox
+from domain.notices.messenger import Messenger, RecipientBlocked, RetryLater
+from domain.notices.ratelimit import RateLimiter
 from domain.redact import describe
 
 logger = logging.getLogger(__name__)

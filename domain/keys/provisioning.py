@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from db.models import KeyState, TrafficReset, User, VPNKey, VPNServer
-from domain import remote
 from domain.context import Context
 from domain.errors import DomainError
+from domain.keys import remote
 from vpn.backends import RemoteKey
 
 logger = logging.getLogger(__name__)

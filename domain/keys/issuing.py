@@ -5,12 +5,15 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from db.models import KeyState, User, VPNKey, VPNServer
-from domain import audit, provisioning, remote, servers, users
+from domain import audit
+from domain.accounts import users
 from domain.context import Context
 from domain.errors import Conflict, DomainError, Invalid, NotFound
-from domain.locks import key_lock
-from domain.provisioning import KeySpec
-from domain.rules import settle
+from domain.keys import provisioning, remote
+from domain.keys.locks import key_lock
+from domain.keys.provisioning import KeySpec
+from domain.keys.rules import settle
+from domain.servers import registry
 
 NAME_MAX = 100
 
@@ -43,7 +46,7 @@ async def user_keys(tg_id: int, server: str | None = None) -> list[VPNKey]:
         return await query.select_related("server").order_by("id")
     # The API's hot read path: two plain queries (no join, no user look-up) when keys exist.
     try:
-        srv = await servers.get_server(server)
+        srv = await registry.get_server(server)
     except NotFound:
         await users.get_user(tg_id)  # an unknown user is reported before an unknown server
         raise
@@ -72,7 +75,7 @@ async def _issue(
 
 async def create_demo_key(ctx: Context, *, tg_id: int, server: str, actor: str) -> VPNKey:
     """The user's one demo key, ever; a second request (even a concurrent one) conflicts."""
-    srv = await servers.usable_server(server)
+    srv = await registry.usable_server(server)
     user = await users.get_user(tg_id)
     claimed = await User.filter(id=tg_id, demo_issued_at=None).update(demo_issued_at=ctx.now())
     if not claimed:
@@ -107,7 +110,7 @@ async def create_key(
         raise Invalid("give either valid_until or days, not both", field="days")
     if traffic_limit is not None and traffic_limit < 0:
         raise Invalid("traffic_limit must be >= 0 bytes", field="traffic_limit")
-    srv = await servers.usable_server(server)
+    srv = await registry.usable_server(server)
     if tg_id is not None:
         await users.get_user(tg_id)
     if days is not None:
@@ -125,7 +128,7 @@ async def refresh_key(ctx: Context, *, key_id: int, server: str, actor: str) -> 
     """Replace a leaked key by a new one on the same server, carrying usage over."""
     async with key_lock(key_id):
         old = await live_key(key_id, server)
-        srv = await servers.usable_server(server)
+        srv = await registry.usable_server(server)
         client = remote.backend(ctx, srv)
         counters = await remote.call(srv, client.usage())
         used = old.traffic_used + max(0, counters.get(old.remote_id, 0) - old.usage_baseline)

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from db.models import Notice, VPNKey
-from domain import outbox
-from domain.traffic_history import SKEW, WINDOW
+from domain.notices import outbox
+from domain.traffic.history import SKEW, WINDOW
 
 WARN_AT = 0.8
 

@@ -7,7 +7,7 @@ the counter as ``usage_baseline``. New bytes from counters alone are
     counted = counter - baseline + aged
 
 where ``aged`` is what left the 30-day window since the last sync, looked up in the
-ledger's own hourly history (``traffic_history``). A drop no ageing explains means the
+ledger's own hourly history (``domain.traffic.history``). A drop no ageing explains means the
 server lost its counters: everything it reports now is new. A server that could not be
 reached is simply sampled over a longer interval next time.
 """
@@ -19,21 +19,24 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from db.models import KeyState, VPNKey, VPNServer
-from domain import outbox, remote, servers, traffic_history
 from domain.concurrency import bounded
 from domain.context import Context
-from domain.enforcement import enforce_rules
 from domain.errors import DomainError
-from domain.ledger_rules import (
+from domain.keys import remote
+from domain.keys.enforcement import enforce_rules
+from domain.keys.rules import settle
+from domain.notices import outbox
+from domain.redact import describe
+from domain.servers import registry
+from domain.traffic import history
+from domain.traffic.periods import start_new_periods
+from domain.traffic.sampling import (
     Sample,
     counters_were_lost,
     from_counters,
     from_since,
     notice_at_80,
 )
-from domain.periods import start_new_periods
-from domain.redact import describe
-from domain.rules import settle
 from vpn.backends import Backend
 
 logger = logging.getLogger(__name__)
@@ -63,7 +66,7 @@ async def sync_traffic(ctx: Context) -> list[SyncReport]:
     """Start due reset periods, then sample every active server; failures are reported."""
     await start_new_periods(ctx)
     reports = []
-    for srv in await servers.list_servers(active_only=True):
+    for srv in await registry.list_servers(active_only=True):
         report = SyncReport(srv.name)
         try:
             await sync_server(ctx, srv, report)
@@ -87,17 +90,17 @@ async def sync_server(ctx: Context, srv: VPNServer, report: SyncReport) -> None:
     else:
         aged: dict[int, int] = {}
         if srv.last_synced_at is not None:
-            window = traffic_history.WINDOW
-            aged = await traffic_history.aged(srv.id, srv.last_synced_at - window, now - window)
+            window = history.WINDOW
+            aged = await history.aged(srv.id, srv.last_synced_at - window, now - window)
         report.counters_reset = counters_were_lost(keys, counters, now)
         samples = from_counters(keys, counters, aged, reset=report.counters_reset)
         if report.counters_reset:
             logger.warning("traffic sync of %s: the server lost its counters", srv.name)
             # What the history holds is no longer in the server's window: none of it can age.
-            await traffic_history.forget_before(srv.id, now + traffic_history.HOUR)
+            await history.forget_before(srv.id, now + history.HOUR)
     booked = await _book(srv, samples, srv.last_synced_at, until, report)
     await VPNServer.filter(id=srv.id).update(last_synced_at=until)
-    await traffic_history.forget_before(srv.id, until - traffic_history.KEEP)
+    await history.forget_before(srv.id, until - history.KEEP)
     await _enforce(ctx, booked, report)
 
 
@@ -133,15 +136,15 @@ async def _book(
     written: set[int] = set()
     for start in range(0, len(changed), CHUNK):
         written |= await _write(srv, changed[start : start + CHUNK])
-    history: dict[int, traffic_history.Spread] = {}
+    spreads: dict[int, history.Spread] = {}
     for sample in changed:
         if sample.key.id in written:
             key = sample.key
             begin = max(previous or key.created_at, key.created_at)
-            history[key.id] = traffic_history.spread(sample.counted, begin, until)
+            spreads[key.id] = history.spread(sample.counted, begin, until)
             report.counted += sample.counted
             report.keys += bool(sample.counted)
-    await traffic_history.add(history)
+    await history.add(spreads)
     # A key changed meanwhile (refreshed, deleted…) is skipped: it is sampled again next time.
     skipped = {s.key.id for s in changed} - written
     return [(s.key, limits[s.key.id]) for s in samples if s.key.id not in skipped]

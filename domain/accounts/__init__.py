@@ -1,0 +1,1 @@
+"""Who uses the service: Telegram users and API tokens."""

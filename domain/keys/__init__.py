@@ -1,0 +1,1 @@
+"""Access keys: issuing, changing, refreshing, the activity rules, and repair of drift."""

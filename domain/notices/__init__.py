@@ -1,0 +1,1 @@
+"""Telling people and systems: the outbox, Telegram notices, broadcasts, webhooks."""

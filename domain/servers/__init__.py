@@ -1,0 +1,1 @@
+"""VPN servers: registration, look-up, health and statistics."""

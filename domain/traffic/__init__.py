@@ -1,0 +1,1 @@
+"""The traffic ledger: whole-life usage from the servers' counters, reset periods."""

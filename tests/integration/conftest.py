@@ -1,0 +1,118 @@
+"""The real Outline server (``../shared/outline-server``), started by ``.ci/run``.
+
+``OUTLINE_REAL_JSON`` holds the installer line ``{"apiUrl": …, "certSha256": …}`` (or the
+path of a file holding it); without it these tests are skipped (failed under
+``VPNKEYS_REQUIRE_SERVICES=1``). ``OUTLINE_SERVER_HOME`` is the folder with ``ss-traffic``.
+The server is shared by the whole session, so every test deletes the keys it made.
+"""
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from db.models import VPNKey, VPNServer
+from domain import audit
+from domain.context import Context
+from domain.keys import remote
+from domain.servers import registry
+from tests.conftest import SECRET_MARKERS
+from tests.services import unavailable
+
+HOME_CANDIDATES = (
+    os.environ.get("OUTLINE_SERVER_HOME", ""),
+    str(Path(__file__).resolve().parents[3] / "shared" / "outline-server"),
+    "/work/shared/outline-server",
+)
+SCRAPE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class RealOutline:
+    """How to reach the real server, and how to move real bytes through one of its keys."""
+
+    api_url: str = field(repr=False)
+    cert_sha256: str
+    home: Path
+
+    async def move_bytes(
+        self, access_url: str, nbytes: int, *, up: bool = False, give_up_after: float = 60.0
+    ) -> dict[str, Any]:
+        """Run ``ss-traffic``: its JSON report (``ok`` is false when the bytes did not pass)."""
+        args = [
+            str(self.home / "ss-traffic"),
+            access_url,
+            str(nbytes),
+            "--timeout",
+            str(give_up_after),
+        ]
+        if up:
+            args.append("--up")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, _ = await proc.communicate()
+        lines = out.decode().strip().splitlines()
+        report = json.loads(lines[-1]) if lines else {}
+        report.setdefault("ok", False)
+        report["ok"] = bool(report["ok"]) and proc.returncode == 0
+        return report
+
+
+def _installer_line() -> dict[str, Any] | None:
+    raw = os.environ.get("OUTLINE_REAL_JSON", "").strip()
+    if not raw:
+        return None
+    if not raw.startswith("{"):
+        raw = Path(raw).read_text().strip()
+    return json.loads(raw)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder carries the ``outline_real`` marker."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.outline_real)
+
+
+@pytest.fixture(scope="session")
+def real_outline() -> RealOutline:
+    """The running real server, or a skip (a failure where services are required)."""
+    line = _installer_line()
+    if line is None:
+        unavailable("OUTLINE_REAL_JSON is not set (start ../shared/outline-server/start)")
+        raise AssertionError("unreachable")
+    home = next(
+        (Path(p) for p in HOME_CANDIDATES if p and (Path(p) / "ss-traffic").exists()), None
+    )
+    if home is None:
+        unavailable("ss-traffic not found; set OUTLINE_SERVER_HOME")
+        raise AssertionError("unreachable")
+    SECRET_MARKERS.append(urlsplit(line["apiUrl"]).path)
+    return RealOutline(line["apiUrl"], line["certSha256"], home)
+
+
+@pytest.fixture
+async def real_server(
+    db: str, ctx: Context, real_outline: RealOutline
+) -> AsyncIterator[VPNServer]:
+    """The real server registered (pinned) as ``real``; the test's keys are deleted after it."""
+    server = await registry.add_server(
+        ctx,
+        name="real",
+        api_url=real_outline.api_url,
+        cert_sha256=real_outline.cert_sha256,
+        actor=audit.CLI,
+    )
+    yield server
+    client = remote.backend(ctx, server)
+    for remote_id in await VPNKey.filter(server=server).values_list("remote_id", flat=True):
+        await remote.call(server, remote.forget_missing(client.delete_key(remote_id)))

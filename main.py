@@ -54,14 +54,22 @@ async def cmd_server(settings: Settings, args: argparse.Namespace) -> None:
                 api_url, cert = registry.parse_installer_line(api_url)
                 cert = args.cert_sha256 or cert
             server = await registry.add_server(
-                ctx, name=args.name, api_url=api_url, cert_sha256=cert, actor=audit.CLI
+                ctx,
+                name=args.name,
+                api_url=api_url,
+                cert_sha256=cert,
+                title=args.title,
+                actor=audit.CLI,
             )
             print(f"server '{server.name}' added (answers, {server.kind})")
         elif args.action == "list":
             for server in await registry.list_servers():
                 state = "active" if server.is_active else "disabled"
                 pinned = "pinned" if server.cert_sha256 else "not pinned"
-                print(f"{server.name}\t{server.kind}\t{state}\t{pinned}")
+                print(f"{server.name}\t{server.kind}\t{state}\t{pinned}\t{server.title or ''}")
+        elif args.action == "title":
+            server = await registry.set_server_title(args.name, args.title, actor=audit.CLI)
+            print(f"server '{server.name}' is shown as '{server.title or server.name}'")
         elif args.action in ("enable", "disable"):
             await registry.set_server_active(args.name, args.action == "enable", actor=audit.CLI)
             print(f"server '{args.name}' {args.action}d")
@@ -144,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("api_url", help="the apiUrl, or the installer's whole JSON line")
     add.add_argument("--cert-sha256", help="SHA-256 fingerprint of the server certificate")
+    add.add_argument("--title", help='the name users see, e.g. "🇩🇪 Frankfurt" (default: NAME)')
+    title = srv.add_parser("title", help="set the name users see for a server")
+    title.add_argument("name")
+    title.add_argument("title", help='e.g. "🇩🇪 Frankfurt"; "" shows NAME again')
     srv.add_parser("list", help="list servers (secrets are never printed)")
     for action in ("enable", "disable", "remove"):
         srv.add_parser(action, help=f"{action} a server").add_argument("name")

@@ -2,6 +2,7 @@
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import (
@@ -14,6 +15,7 @@ from bot.callbacks import (
     BroadcastAction,
     BroadcastCB,
 )
+from bot.texts import server_button
 from db.models import InactiveReason, VPNKey, VPNServer
 from domain.keys.user_keys import UserOverview
 
@@ -83,8 +85,8 @@ def key_card(key: VPNKey) -> InlineKeyboardMarkup:
     def button(text: str, action: AdminKeyAction) -> None:
         builder.button(text=text, callback_data=AdminKeyCB(action=action, key_id=key.id))
 
-    button("+7 " + _("days"), AdminKeyAction.EXTEND_7)
-    button("+30 " + _("days"), AdminKeyAction.EXTEND_30)
+    for days, action in ((7, AdminKeyAction.EXTEND_7), (30, AdminKeyAction.EXTEND_30)):
+        button(ngettext("+{n} day", "+{n} days", days).format(n=days), action)
     button("📏 " + _("Set limit"), AdminKeyAction.LIMIT)
     if key.inactive_reason == InactiveReason.MANUAL:
         button("▶️ " + _("Enable"), AdminKeyAction.ENABLE)
@@ -134,7 +136,7 @@ def issue_servers(user_id: int, servers: list[VPNServer]) -> InlineKeyboardMarku
     builder = InlineKeyboardBuilder()
     for server in servers:
         builder.button(
-            text=f"🌍 {server.name}",
+            text=server_button(server),
             callback_data=AdminIssueCB(user_id=user_id, server_id=server.id),
         )
     builder.adjust(1)

@@ -3,8 +3,10 @@
 from datetime import datetime
 
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
-from bot.texts import esc, expiry, fmt_bytes, fmt_date, key_status, usage
+from bot.formats import fmt_bytes, fmt_date
+from bot.texts import esc, expiry, key_status, server_title, usage
 from db.models import VPNKey
 from domain.keys.user_keys import UserOverview
 from domain.notices.broadcasts import BroadcastProgress
@@ -32,15 +34,10 @@ def stats(figures: Stats) -> str:
     ]
     for s in figures.servers:
         state = "" if s.is_active else " (" + _("disabled") + ")"
-        lines.append(
-            _("<b>{server}</b>{state}: {n} keys, {active} active, {traffic}").format(
-                server=esc(s.name),
-                state=state,
-                n=s.live_keys,
-                active=s.active_keys,
-                traffic=fmt_bytes(s.traffic_used),
-            )
-        )
+        keys = ngettext(
+            "{n} key, {active} active", "{n} keys, {active} active", s.live_keys
+        ).format(n=s.live_keys, active=s.active_keys)
+        lines.append(f"<b>{esc(s.name)}</b>{state}: {keys}, {fmt_bytes(s.traffic_used)}")
     if not figures.servers:
         lines.append(_("No servers registered."))
     return "\n".join(lines)
@@ -51,13 +48,19 @@ def health(report: list[ServerHealth]) -> str:
     lines = ["<b>" + _("Server health") + "</b>"]
     for h in report:
         state = "" if h.is_active else " (" + _("disabled") + ")"
+        live = ngettext("{n} live key here", "{n} live keys here", h.live_keys)
+        live = live.format(n=h.live_keys)
         if h.reachable:
-            detail = _("reachable, {ms:.0f} ms, {remote} keys on the server, {live} live here")
-            detail = detail.format(ms=h.latency_ms or 0, remote=h.remote_keys, live=h.live_keys)
+            remote = h.remote_keys or 0
+            on_server = ngettext("{n} key on the server", "{n} keys on the server", remote)
+            detail = _("reachable, {ms} ms, {remote}, {live}").format(
+                ms=round(h.latency_ms or 0), remote=on_server.format(n=remote), live=live
+            )
             lines.append(f"🟢 <b>{esc(h.name)}</b>{state}: {detail}")
         else:
-            detail = _("unreachable ({error}), {live} live keys here")
-            detail = detail.format(error=esc(h.error or "?"), live=h.live_keys)
+            detail = _("unreachable ({error}), {live}").format(
+                error=esc(h.error or "?"), live=live
+            )
             lines.append(f"🔴 <b>{esc(h.name)}</b>{state}: {detail}")
     if not report:
         lines.append(_("No servers registered."))
@@ -97,13 +100,19 @@ def key_card(key: VPNKey, now: datetime) -> str:
         (
             f"#{key.id} <b>{esc(key.name)}</b> — {key_status(key, now)}",
             _("Owner: {owner}").format(owner=key.owner_id or "—"),
-            _("Server: {server}").format(server=esc(key.server.name)),
+            _("Server: {server}").format(server=_server(key)),
             _("Valid: {expiry}").format(expiry=expiry(key, now)),
             _("Traffic: {usage}").format(usage=usage(key.traffic_used, key.traffic_limit)),
             _("Trial key: {yes}").format(yes=_("yes") if key.is_demo else _("no")),
             f"<code>{esc(key.access_url or '')}</code>",
         )
     )
+
+
+def _server(key: VPNKey) -> str:
+    """The title users see and, for admins, the name the CLI and the API use."""
+    name = esc(key.server.name)
+    return name if not key.server.title else f"{esc(server_title(key.server))} ({name})"
 
 
 def limit_prompt(key: VPNKey) -> str:

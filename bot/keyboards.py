@@ -5,7 +5,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import KeyAction, KeyCB, LanguageCB, MenuAction, MenuCB, TrialCB
-from bot.texts import OUTLINE_CLIENTS
+from bot.texts import OUTLINE_CLIENTS, server_button
 from db.models import VPNKey, VPNServer
 
 LANGUAGE_NAMES = {"en": "🇬🇧 English", "ru": "🇷🇺 Русский"}
@@ -88,7 +88,7 @@ def trial_servers(servers: list[VPNServer]) -> InlineKeyboardMarkup:
     """One button per active server."""
     builder = InlineKeyboardBuilder()
     for server in servers:
-        builder.button(text=f"🌍 {server.name}", callback_data=TrialCB(server_id=server.id))
+        builder.button(text=server_button(server), callback_data=TrialCB(server_id=server.id))
     builder.adjust(1)
     return back_to_menu(builder)
 

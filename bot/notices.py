@@ -5,46 +5,58 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import KeyAction, KeyCB, MenuAction, MenuCB
-from bot.texts import esc, fmt_bytes, fmt_date, usage
+from bot.formats import fmt_bytes, fmt_date, fmt_left, fmt_percent
+from bot.texts import esc, usage
 from domain.notices import outbox
 
 BROADCAST = outbox.BROADCAST
 
 
-def _valid(payload: dict[str, Any]) -> str:
+def _moment(payload: dict[str, Any]) -> datetime | None:
     raw = payload.get("valid_until")
     if not raw:
-        return _("no expiry")
-    moment = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
-    return fmt_date(moment)
+        return None
+    return raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
 
 
-def _limit(payload: dict[str, Any]) -> str:
-    limit = payload.get("traffic_limit")
-    return _("no limit") if limit is None else fmt_bytes(int(limit))
+def _valid(payload: dict[str, Any]) -> str:
+    moment = _moment(payload)
+    return _("no expiry") if moment is None else fmt_date(moment)
 
 
-def _expires(days: int) -> str:
-    return ngettext(
-        "⏰ Your key “{name}” expires in {n} day, on {valid}.",
-        "⏰ Your key “{name}” expires in {n} days, on {valid}.",
-        days,
+def _left(payload: dict[str, Any], now: datetime) -> str:
+    moment = _moment(payload)
+    return fmt_left(moment - now) if moment is not None else ""
+
+
+def _share(payload: dict[str, Any]) -> str:
+    return fmt_percent(
+        int(payload.get("traffic_used") or 0), int(payload.get("traffic_limit") or 0)
     )
 
 
-def notice_text(kind: str, payload: dict[str, Any]) -> str:
-    """The message for one notice kind; unknown kinds get a neutral sentence."""
+def _expires() -> str:
+    return _("⏰ Your key “{name}” expires on {valid} ({left}).")
+
+
+def _limit_changed(payload: dict[str, Any]) -> str:
+    if payload.get("traffic_limit") is None:
+        return _("📏 Your key “{name}” no longer has a traffic limit.")
+    return _("📏 The traffic limit of your key “{name}” is now {limit}.")
+
+
+def notice_text(kind: str, payload: dict[str, Any], now: datetime) -> str:
+    """The message for one notice kind read at ``now``; unknown kinds get a neutral sentence."""
     if kind == BROADCAST:
         return str(payload.get("text", ""))
     name = esc(str(payload.get("key_name") or payload.get("key_id") or ""))
     used = usage(int(payload.get("traffic_used") or 0), payload.get("traffic_limit"))
     texts = {
-        "expires_3d": lambda: _expires(3),
-        "expires_1d": lambda: _expires(1),
+        outbox.EXPIRES_3D: _expires,
+        outbox.EXPIRES_1D: _expires,
         "expired": lambda: _("⏰ Your key “{name}” has expired and no longer works."),
         "traffic_80": lambda: _("📊 Your key “{name}” has used {share} of its traffic: {usage}."),
         "quota_reached": lambda: _(
@@ -56,25 +68,25 @@ def notice_text(kind: str, payload: dict[str, Any]) -> str:
             if payload.get("valid_until")
             else _("✅ Your key “{name}” no longer expires.")
         ),
-        "key_limit_changed": lambda: _(
-            "📏 The traffic limit of your key “{name}” is now {limit}."
-        ),
+        "key_limit_changed": lambda: _limit_changed(payload),
         "key_disabled": lambda: _("⛔ Your key “{name}” has been disabled."),
         "key_enabled": lambda: _("▶️ Your key “{name}” works again."),
+        outbox.KEY_REOPENED: lambda: _("▶️ Your key “{name}” works again."),
         "key_refreshed": lambda: _(
             "🔄 Your key “{name}” was replaced by a new one; the old one no longer works."
         ),
         "key_deleted": lambda: _("🗑 Your key “{name}” has been deleted."),
     }
     template = texts.get(kind, lambda: _("ℹ️ Your key “{name}” has changed."))()
+    limit = payload.get("traffic_limit")
     return template.format(
         name=name,
-        n=3 if kind == "expires_3d" else 1,
-        share="80%",
+        left=_left(payload, now),
+        share=_share(payload),
         usage=used,
-        server=esc(str(payload.get("server") or "")),
+        server=esc(str(payload.get("server_title") or payload.get("server") or "")),
         valid=_valid(payload),
-        limit=_limit(payload),
+        limit=_("no limit") if limit is None else fmt_bytes(int(limit)),
     )
 
 

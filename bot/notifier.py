@@ -1,6 +1,8 @@
 """The worker's ``Messenger`` on Telegram: renders notices, maps Bot API errors for the outbox."""
 
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from aiogram import Bot
@@ -14,8 +16,10 @@ from aiogram.exceptions import (
 from aiogram.utils.i18n import I18n
 
 from bot.errors import redact
+from bot.formats import use_timezone
 from bot.notices import notice_markup, notice_text
 from domain.accounts import users
+from domain.context import utcnow
 from domain.errors import NotFound
 from domain.notices.messenger import RecipientBlocked, RetryLater
 
@@ -28,8 +32,16 @@ UNREACHABLE = ("chat not found", "user is deactivated", "bot can't initiate")
 class TelegramMessenger:
     """Sends one notice per call; the worker's outbox paces calls within Telegram's limits."""
 
-    def __init__(self, bot: Bot, i18n: I18n) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        i18n: I18n,
+        *,
+        timezone: tzinfo = UTC,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.bot, self.i18n = bot, i18n
+        self.timezone, self.clock = timezone, clock  # reminders say the time left when sent
         self._closed = False
 
     def close(self) -> None:
@@ -44,8 +56,9 @@ class TelegramMessenger:
             raise RetryLater(NETWORK_RETRY_SECONDS)
         await self._check_reachable(user_id)
         locale = language if language in self.i18n.available_locales else None
-        with self.i18n.context(), self.i18n.use_locale(locale or self.i18n.default_locale):
-            text, markup = notice_text(kind, payload), notice_markup(kind, payload)
+        language = locale or self.i18n.default_locale
+        with self.i18n.context(), self.i18n.use_locale(language), use_timezone(self.timezone):
+            text, markup = notice_text(kind, payload, self.clock()), notice_markup(kind, payload)
         try:
             await self.bot.send_message(user_id, text, reply_markup=markup)
         except TelegramForbiddenError:

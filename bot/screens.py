@@ -3,6 +3,7 @@
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.qr import qr_png
+from bot.texts import qr_caption
 from db.models import VPNKey
 
 Event = Message | CallbackQuery
@@ -25,4 +26,4 @@ async def send_qr(event: Event, key: VPNKey) -> None:
     photo = BufferedInputFile(qr_png(key.access_url or ""), filename=f"key-{key.id}.png")
     chat_id = event.chat.id if isinstance(event, Message) else event.from_user.id
     if event.bot is not None:
-        await event.bot.send_photo(chat_id, photo, caption=f"🔑 {key.name}", parse_mode=None)
+        await event.bot.send_photo(chat_id, photo, caption=qr_caption(key), parse_mode=None)

@@ -24,9 +24,14 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.errors import on_error, redact
-from bot.handlers import admin, keys, language, start, trial
+from bot.handlers import admin, fallback, keys, language, start, trial
 from bot.handlers import help as connect_help
-from bot.middlewares import LanguageMiddleware, ThrottleMiddleware, UserMiddleware
+from bot.middlewares import (
+    CommandClosesQuestion,
+    LanguageMiddleware,
+    ThrottleMiddleware,
+    UserMiddleware,
+)
 from bot.notifier import TelegramMessenger
 from domain.context import Context
 from domain.settings import Settings
@@ -65,7 +70,9 @@ def build_dispatcher(
         storage=storage or build_storage(settings), ctx=ctx, admin_ids=settings.admin_ids
     )
     dp.update.outer_middleware(UserMiddleware())
-    LanguageMiddleware(i18n or build_i18n()).setup(dp)  # also wraps the error handler
+    # Also wraps the error handler.
+    LanguageMiddleware(i18n or build_i18n(), settings.display_tz).setup(dp)
+    dp.message.outer_middleware(CommandClosesQuestion())
     throttle = ThrottleMiddleware(throttle_seconds)
     dp.message.middleware(throttle)
     dp.callback_query.middleware(throttle)
@@ -77,6 +84,7 @@ def build_dispatcher(
         trial.create_router(),
         connect_help.create_router(),
         language.create_router(),
+        fallback.create_router(),  # last: what nothing else took
     )
     return dp
 
@@ -187,7 +195,7 @@ def attach_bot(
     ``context`` gives the domain context once the app's resources are open.
     """
     bot, i18n = create_bot(settings), build_i18n()
-    messenger = TelegramMessenger(bot, i18n)
+    messenger = TelegramMessenger(bot, i18n, timezone=settings.display_tz)
     webhook: list[SimpleRequestHandler] = []
 
     async def receive(request: web.Request) -> web.StreamResponse:

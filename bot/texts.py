@@ -1,16 +1,13 @@
 """Formatting helpers: every user-facing sentence, translated, with user data HTML-escaped."""
 
 import html
-import math
 from datetime import datetime
 
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 
-from db.models import InactiveReason, VPNKey
+from bot.formats import fmt_bytes, fmt_date, fmt_left
+from db.models import InactiveReason, VPNKey, VPNServer
 from domain.keys.rules import is_expired
-
-DAY = 86400
 
 OUTLINE_CLIENTS = (
     ("Android", "https://play.google.com/store/apps/details?id=org.outline.android.client"),
@@ -32,18 +29,14 @@ def esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def fmt_bytes(size: int) -> str:
-    """``1536`` → ``1.5 KB`` (binary multiples, translated unit names)."""
-    units = (_("B"), _("KB"), _("MB"), _("GB"), _("TB"))
-    value, unit = float(size), 0
-    while value >= 1024 and unit < len(units) - 1:
-        value, unit = value / 1024, unit + 1
-    return f"{int(value)} {units[0]}" if unit == 0 else f"{value:.1f} {units[unit]}"
+def server_title(server: VPNServer) -> str:
+    """The server as users see it: its display title (e.g. "🇩🇪 Frankfurt"), else its name."""
+    return server.title or server.name
 
 
-def fmt_date(moment: datetime) -> str:
-    """A UTC timestamp as ``2026-12-31 12:00 UTC``."""
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+def server_button(server: VPNServer) -> str:
+    """A button choosing the server: its title, else a globe and its name."""
+    return server.title or f"🌍 {server.name}"
 
 
 def key_status(key: VPNKey, now: datetime) -> str:
@@ -63,8 +56,7 @@ def expiry(key: VPNKey, now: datetime) -> str:
         return _("no expiry")
     if key.valid_until <= now:
         return _("expired on {date}").format(date=fmt_date(key.valid_until))
-    days = math.ceil((key.valid_until - now).total_seconds() / DAY)
-    left = ngettext("{n} day left", "{n} days left", days).format(n=days)
+    left = fmt_left(key.valid_until - now)
     return _("until {date} ({left})").format(date=fmt_date(key.valid_until), left=left)
 
 
@@ -80,7 +72,7 @@ def key_line(key: VPNKey, now: datetime) -> str:
     return "\n".join(
         (
             f"<b>{esc(key.name)}</b> — {key_status(key, now)}",
-            _("Server: {server}").format(server=esc(key.server.name)),
+            _("Server: {server}").format(server=esc(server_title(key.server))),
             _("Valid: {expiry}").format(expiry=expiry(key, now)),
             _("Traffic: {usage}").format(usage=usage(key.traffic_used, key.traffic_limit)),
         )
@@ -111,12 +103,30 @@ def key_card(key: VPNKey, now: datetime) -> str:
     )
 
 
+def qr_caption(key: VPNKey) -> str:
+    """The QR picture's caption (plain text): which key, and how to use the code."""
+    return f"🔑 {key.name}\n" + _(
+        "Open the Outline app on the device you want to connect, tap “+” and scan this code."
+    )
+
+
 def main_menu(first_name: str | None) -> str:
     """The greeting above the main menu."""
-    name = esc(first_name or _("there"))
+    if not first_name:
+        return _("Hello! This bot gives you keys for the Outline VPN.\n\nChoose what to do:")
     return _(
         "Hello, {name}! This bot gives you keys for the Outline VPN.\n\nChoose what to do:"
-    ).format(name=name)
+    ).format(name=esc(first_name))
+
+
+def not_understood() -> str:
+    """The answer to a message or command the bot does not know."""
+    return _("Sorry, I don't understand that. Use the buttons below or send /help.")
+
+
+def answer_the_question() -> str:
+    """The answer to an unexpected message while a question is open."""
+    return _("Please answer the question above, or send /cancel to leave it.")
 
 
 def connect_steps() -> str:

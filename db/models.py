@@ -57,6 +57,7 @@ class VPNServer(Model):
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=32, unique=True)
+    title = fields.CharField(max_length=64, null=True)  # shown to users, e.g. "🇩🇪 Frankfurt"
     kind = fields.CharField(max_length=16, default="outline")
     api_url = fields.CharField(max_length=512)
     cert_sha256 = fields.CharField(max_length=64, null=True)

@@ -1,6 +1,7 @@
 """Service configuration from the environment and ``.env`` (the only reader of either)."""
 
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -41,6 +42,10 @@ class Settings(BaseSettings):
     telegram_chat_interval_seconds: float = Field(1.0, ge=0)
     leader_retry_seconds: float = Field(5, gt=0)
     log_level: str = "INFO"
+    display_timezone: str = Field(
+        "UTC",
+        description="IANA time zone the bot shows dates and times in, e.g. Europe/Moscow",
+    )
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -48,6 +53,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
         return value
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @property
+    def display_tz(self) -> ZoneInfo:
+        """``DISPLAY_TIMEZONE`` as a time zone."""
+        return ZoneInfo(self.display_timezone)
 
     @model_validator(mode="after")
     def _webhooks_are_signed(self) -> "Settings":

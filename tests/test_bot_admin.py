@@ -65,7 +65,7 @@ async def test_admin_menu_and_statistics(tg: BotHarness, ann_key: VPNKey) -> Non
         "Users: 3 (blocked the bot: 1, took the trial: 0)\n"
         "Live keys: 1 (active: 1)\n"
         "Traffic of live keys: 1.5 GB\n\n"
-        "<b>alpha</b>: 1 keys, 1 active, 1.5 GB"
+        "<b>alpha</b>: 1 key, 1 active, 1.5 GB"
     )
     assert buttons(edit.reply_markup) == [[("🔄 Update", "a:stats")], [("« Back", "a:menu")]]
 
@@ -83,7 +83,7 @@ async def test_admin_finds_a_user_by_username_and_by_id(tg: BotHarness, ann_key:
     assert isinstance(card, SendMessage)
     assert re.fullmatch(
         r"<b>Ann</b> \(<code>100</code>\)\nUsername: @ann\nLanguage: en\n"
-        r"Registered: \d{4}-\d\d-\d\d \d\d:\d\d UTC\nTrial: not taken\n\n"
+        r"Registered: \d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d\nTrial: not taken\n\n"
         rf"#{ann_key.id} <b>home</b> — 🟢 active",
         card.text,
     )
@@ -92,7 +92,8 @@ async def test_admin_finds_a_user_by_username_and_by_id(tg: BotHarness, ann_key:
         [("➕ Issue a key", "ai:100:0")],
         [("« Back", "a:menu")],
     ]
-    assert await admin.send("100") == []  # the question was answered
+    (hint,) = await admin.send("100")  # the question was answered: no second look-up
+    assert hint.text == "Sorry, I don't understand that. Use the buttons below or send /help."
     edit, _ = await admin.press("au:100", message_id=9)
     assert edit.text == card.text
 
@@ -102,14 +103,14 @@ async def test_admin_extends_limits_disables_and_enables_a_key(
 ) -> None:
     admin = tg.as_user(ADMIN)
     edit, _ = await admin.press(f"ak:show:{ann_key.id}", message_id=9)
-    valid30 = "until 2030-01-31 12:00 UTC (30 days left)"
-    assert edit.text == admin_card(ann_key, valid=valid30, traffic="0 B of 10.0 GB")
+    valid30 = "until 31 January 2030, 12:00 (30 days left)"
+    assert edit.text == admin_card(ann_key, valid=valid30, traffic="0 B of 10 GB")
     assert buttons(edit.reply_markup) == admin_key_buttons(ann_key.id)
 
     edit, _ = await admin.press(f"ak:ext7:{ann_key.id}", message_id=9)
-    valid37 = "until 2030-02-07 12:00 UTC (37 days left)"
+    valid37 = "until 7 February 2030, 12:00 (37 days left)"
     assert edit.text == "✅ Extended by 7 days.\n\n" + admin_card(
-        ann_key, valid=valid37, traffic="0 B of 10.0 GB"
+        ann_key, valid=valid37, traffic="0 B of 10 GB"
     )
     assert (await VPNKey.get(id=ann_key.id)).valid_until == FIXED_NOW + timedelta(days=37)
 
@@ -122,7 +123,7 @@ async def test_admin_extends_limits_disables_and_enables_a_key(
     assert again.text == "Send a number of GB such as 50, or “-” for no limit."
     card, done = await admin.send("50")
     assert isinstance(card, EditMessageText) and card.message_id == 9
-    assert card.text == admin_card(ann_key, valid=valid37, traffic="0 B of 50.0 GB")
+    assert card.text == admin_card(ann_key, valid=valid37, traffic="0 B of 50 GB")
     assert done.text == "✅ Limit saved. The card above is up to date."
     assert (await VPNKey.get(id=ann_key.id)).traffic_limit == 50 * GIB
     assert outline_server.emulator.key_limit(ann_key.remote_id) == 50 * GIB
@@ -167,14 +168,15 @@ async def test_admin_refreshes_deletes_and_issues_keys(
     issued, _ = await admin.press(f"ai:100:{ann_key.server_id}", message_id=9)
     key = await VPNKey.get(owner_id=100, state=KeyState.LIVE)
     assert key.valid_until == FIXED_NOW + timedelta(days=30)
-    assert issued.text.startswith(f"✅ Key issued.\n\n#{key.id} <b>key 100</b> — 🟢 active")
+    # Named as her second key ("home" was her first; its refresh is the same key).
+    assert issued.text.startswith(f"✅ Key issued.\n\n#{key.id} <b>Key 2</b> — 🟢 active")
 
 
 async def test_admin_sees_server_health(tg: BotHarness, ann_key: VPNKey, outline_server) -> None:
     edit, _ = await tg.as_user(ADMIN).press("a:health", message_id=9)
     assert re.fullmatch(
         r"<b>Server health</b>\n🟢 <b>alpha</b>: reachable, \d+ ms, "
-        r"1 keys on the server, 1 live here",
+        r"1 key on the server, 1 live key here",
         edit.text,
     )
     outline_server.emulator.faults.fail_next(5, status=500)
@@ -193,7 +195,10 @@ async def test_non_admins_get_no_answer_from_admin_handlers(
     tg: BotHarness, ann_key: VPNKey, outline_server
 ) -> None:
     ann = tg.as_user(ANN)
-    assert await ann.send("/admin") == []
+    # /admin gets exactly what any unknown command gets: nothing tells the panel exists.
+    (admin,) = await ann.send("/admin")
+    (unknown,) = await ann.send("/nosuchcommand")
+    assert admin.text == unknown.text and admin.reply_markup == unknown.reply_markup
     for data in (
         "a:menu",
         "a:stats",

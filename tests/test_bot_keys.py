@@ -31,7 +31,7 @@ async def ann_key(tg: BotHarness, server, bot_ctx: Context) -> VPNKey:
 def card_en(key: VPNKey, name: str = "home") -> str:
     return (
         f"<b>{name}</b> — 🟢 active\nServer: alpha\n"
-        "Valid: until 2030-01-31 12:00 UTC (30 days left)\nTraffic: 0 B of 10.0 GB\n\n"
+        "Valid: until 31 January 2030, 12:00 (30 days left)\nTraffic: 0 B of 10 GB\n\n"
         f"Your access key (tap to copy):\n<code>{key.access_url}</code>"
     )
 
@@ -71,11 +71,11 @@ async def test_my_keys_lists_every_live_key_with_its_status(
     assert call.text == (
         "<b>Your keys</b>\n\n"
         "<b>home</b> — 🟢 active\nServer: alpha\n"
-        "Valid: until 2030-01-31 12:00 UTC (30 days left)\nTraffic: 0 B of 10.0 GB\n\n"
+        "Valid: until 31 January 2030, 12:00 (30 days left)\nTraffic: 0 B of 10 GB\n\n"
         "<b>old</b> — ⏰ expired\nServer: alpha\n"
-        "Valid: expired on 2029-12-30 12:00 UTC\nTraffic: 0 B (no limit)\n\n"
+        "Valid: expired on 30 December 2029, 12:00\nTraffic: 0 B (no limit)\n\n"
         "<b>full</b> — 📊 quota reached\nServer: alpha\n"
-        "Valid: no expiry\nTraffic: 1.0 GB of 1.0 GB\n\n"
+        "Valid: no expiry\nTraffic: 1 GB of 1 GB\n\n"
         "<b>off</b> — ⛔ disabled\nServer: alpha\nValid: no expiry\nTraffic: 0 B (no limit)\n\n"
         "Tap a key to see it."
     )
@@ -116,7 +116,10 @@ async def test_qr_code_is_sent_as_a_photo_that_decodes_to_the_access_url(
 ) -> None:
     photo, answer = await tg.as_user(ANN).press(f"k:qr:{ann_key.id}")
     assert isinstance(photo, SendPhoto) and photo.chat_id == 100
-    assert photo.caption == "🔑 home"
+    assert photo.caption == (
+        "🔑 home\nOpen the Outline app on the device you want to connect, tap “+” and scan "
+        "this code."
+    )
     image = Image.open(io.BytesIO(photo.photo.data))
     assert [r.text for r in zxingcpp.read_barcodes(image)] == [ann_key.access_url]
     assert isinstance(answer, AnswerCallbackQuery)
@@ -174,7 +177,9 @@ async def test_rename_asks_validates_and_updates_the_card(tg: BotHarness, ann_ke
     assert isinstance(done, SendMessage)
     assert done.text == "✅ Renamed. The card above is up to date."
     assert (await VPNKey.get(id=ann_key.id)).name == "Laptop <3"
-    assert await ann.send("another name") == []  # the question is closed
+    (hint,) = await ann.send("another name")  # the question is closed
+    assert hint.text == "Sorry, I don't understand that. Use the buttons below or send /help."
+    assert (await VPNKey.get(id=ann_key.id)).name == "Laptop <3"
 
 
 async def test_rename_in_russian_can_be_cancelled_by_button_or_command(
@@ -193,12 +198,17 @@ async def test_rename_in_russian_can_be_cancelled_by_button_or_command(
     card, _ = await boris.press(f"k:show:{key.id}", message_id=8)
     assert card.text.startswith("<b>дом</b> — 🟢 активен\nСервер: alpha")
     assert buttons(card.reply_markup) == card_buttons(key.id, "ru")
-    assert await boris.send("новое") == []
+    hint = (
+        "Извините, я не понимаю это сообщение. Воспользуйтесь кнопками ниже или отправьте /help."
+    )
+    assert [m.text for m in await boris.send("новое")] == [hint]
 
     await boris.press(f"k:rename:{key.id}", message_id=8)
-    (cancelled,) = await boris.send("/cancel")
+    restored, cancelled = await boris.send("/cancel")
+    assert isinstance(restored, EditMessageText) and restored.message_id == 8
+    assert (restored.text, restored.reply_markup) == (card.text, card.reply_markup)
     assert cancelled.text == "Отменено."
-    assert await boris.send("новое") == []
+    assert [m.text for m in await boris.send("новое")] == [hint]
     assert (await VPNKey.get(id=key.id)).name == "дом"
 
 
@@ -211,7 +221,8 @@ async def test_buttons_with_someone_elses_key_id_do_nothing(
         (alert,) = await boris.press(f"k:{action}:{ann_key.id}")
         assert isinstance(alert, AnswerCallbackQuery), action
         assert (alert.text, alert.show_alert) == (not_found, True)
-    assert await boris.send("stolen") == []  # rename never started
+    (hint,) = await boris.send("stolen")  # rename never started: just the menu
+    assert hint.text.startswith("Извините, я не понимаю это сообщение.")
     key = await VPNKey.get(id=ann_key.id)
     assert (key.state, key.name, key.access_url) == (KeyState.LIVE, "home", ann_key.access_url)
     assert set(outline_server.emulator.keys) == {ann_key.remote_id}

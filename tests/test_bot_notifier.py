@@ -1,7 +1,6 @@
 """The worker's Messenger on Telegram: every notice kind rendered in the owner's language, and
 Bot API refusals mapped to what the outbox expects."""
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,49 +20,53 @@ from domain.notices.delivery import deliver_notices
 from domain.notices.messenger import RecipientBlocked, RetryLater
 from domain.notices.ratelimit import RateLimiter
 from domain.settings import GIB
-from tests.bot_fixtures import TOKEN, RecordingSession, buttons
+from tests.bot_fixtures import FIXED_NOW, TOKEN, RecordingSession, buttons
 
 PAYLOAD = {
     "key_id": 7,
     "key_name": "home <1>",
     "server": "alpha",
-    "valid_until": "2030-01-04T12:00:00Z",
+    "valid_until": "2030-01-04T12:00:00Z",  # three days after FIXED_NOW
     "traffic_limit": 10 * GIB,
-    "traffic_used": 8 * GIB,
+    "traffic_used": 17 * GIB // 2,  # 85 %
 }
+# Payload changes per kind: the day-before reminder of a key with 23 h 35 min left.
+OVERRIDES: dict[str, dict[str, Any]] = {"expires_1d": {"valid_until": "2030-01-02T11:35:00Z"}}
 EXPECTED = {
     "expires_3d": (
-        "⏰ Your key “home &lt;1&gt;” expires in 3 days, on 2030-01-04 12:00 UTC.",
-        "⏰ Ваш ключ «home &lt;1&gt;» истекает через 3 дня, 2030-01-04 12:00 UTC.",
+        "⏰ Your key “home &lt;1&gt;” expires on 4 January 2030, 12:00 (3 days left).",
+        "⏰ Срок действия ключа «home &lt;1&gt;» истекает 4 января 2030, 12:00 (осталось: 3 дня).",
     ),
     "expires_1d": (
-        "⏰ Your key “home &lt;1&gt;” expires in 1 day, on 2030-01-04 12:00 UTC.",
-        "⏰ Ваш ключ «home &lt;1&gt;» истекает через 1 день, 2030-01-04 12:00 UTC.",
+        "⏰ Your key “home &lt;1&gt;” expires on 2 January 2030, 11:35 "
+        "(23 hours 35 minutes left).",
+        "⏰ Срок действия ключа «home &lt;1&gt;» истекает 2 января 2030, 11:35 "
+        "(осталось: 23 часа 35 минут).",
     ),
     "expired": (
         "⏰ Your key “home &lt;1&gt;” has expired and no longer works.",
         "⏰ Срок действия ключа «home &lt;1&gt;» истёк, он больше не работает.",
     ),
     "traffic_80": (
-        "📊 Your key “home &lt;1&gt;” has used 80% of its traffic: 8.0 GB of 10.0 GB.",
-        "📊 Ключ «home &lt;1&gt;» израсходовал 80% трафика: 8.0 ГБ из 10.0 ГБ.",
+        "📊 Your key “home &lt;1&gt;” has used 85% of its traffic: 8.5 GB of 10 GB.",
+        "📊 Ключ «home &lt;1&gt;» израсходовал 85\xa0% трафика: 8,5 ГБ из 10 ГБ.",
     ),
     "quota_reached": (
-        "📊 Your key “home &lt;1&gt;” has used all of its traffic (8.0 GB of 10.0 GB) "
+        "📊 Your key “home &lt;1&gt;” has used all of its traffic (8.5 GB of 10 GB) "
         "and is paused.",
-        "📊 Ключ «home &lt;1&gt;» израсходовал весь трафик (8.0 ГБ из 10.0 ГБ) и приостановлен.",
+        "📊 Ключ «home &lt;1&gt;» израсходовал весь трафик (8,5 ГБ из 10 ГБ) и приостановлен.",
     ),
     "key_created": (
         "🔑 You have a new key “home &lt;1&gt;” on alpha.",
         "🔑 У вас новый ключ «home &lt;1&gt;» на сервере alpha.",
     ),
     "key_extended": (
-        "✅ Your key “home &lt;1&gt;” is now valid until 2030-01-04 12:00 UTC.",
-        "✅ Ваш ключ «home &lt;1&gt;» теперь действует до 2030-01-04 12:00 UTC.",
+        "✅ Your key “home &lt;1&gt;” is now valid until 4 January 2030, 12:00.",
+        "✅ Ваш ключ «home &lt;1&gt;» теперь действует до 4 января 2030, 12:00.",
     ),
     "key_limit_changed": (
-        "📏 The traffic limit of your key “home &lt;1&gt;” is now 10.0 GB.",
-        "📏 Лимит трафика ключа «home &lt;1&gt;» теперь 10.0 ГБ.",
+        "📏 The traffic limit of your key “home &lt;1&gt;” is now 10 GB.",
+        "📏 Лимит трафика ключа «home &lt;1&gt;» теперь 10 ГБ.",
     ),
     "key_disabled": (
         "⛔ Your key “home &lt;1&gt;” has been disabled.",
@@ -73,9 +76,13 @@ EXPECTED = {
         "▶️ Your key “home &lt;1&gt;” works again.",
         "▶️ Ваш ключ «home &lt;1&gt;» снова работает.",
     ),
+    "key_reopened": (
+        "▶️ Your key “home &lt;1&gt;” works again.",
+        "▶️ Ваш ключ «home &lt;1&gt;» снова работает.",
+    ),
     "key_refreshed": (
         "🔄 Your key “home &lt;1&gt;” was replaced by a new one; the old one no longer works.",
-        "🔄 Ваш ключ «home &lt;1&gt;» заменён новым; старый больше не работает.",
+        "🔄 Ваш ключ «home &lt;1&gt;» заменён новым, старый больше не работает.",
     ),
     "key_deleted": (
         "🗑 Your key “home &lt;1&gt;” has been deleted.",
@@ -90,7 +97,8 @@ async def messenger(db: str) -> tuple[TelegramMessenger, RecordingSession]:
     await users.upsert_user(UserProfile(id=100, first_name="Ann", language_code="en"), actor="t")
     await users.upsert_user(UserProfile(id=200, first_name="B", language_code="ru"), actor="t")
     session = RecordingSession()
-    return TelegramMessenger(Bot(TOKEN, session=session), build_i18n()), session
+    bot = Bot(TOKEN, session=session)
+    return TelegramMessenger(bot, build_i18n(), clock=lambda: FIXED_NOW), session
 
 
 async def send(messenger: TelegramMessenger, user_id: int, lang: str | None, kind: str, **p: Any):
@@ -100,8 +108,8 @@ async def send(messenger: TelegramMessenger, user_id: int, lang: str | None, kin
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 async def test_every_notice_kind_is_rendered_in_english_and_russian(messenger, kind) -> None:
     sender, session = messenger
-    await send(sender, 100, "en", kind)
-    await send(sender, 200, "ru", kind)
+    await send(sender, 100, "en", kind, **OVERRIDES.get(kind, {}))
+    await send(sender, 200, "ru", kind, **OVERRIDES.get(kind, {}))
     en, ru = session.requests
     assert isinstance(en, SendMessage) and isinstance(ru, SendMessage)
     assert (en.chat_id, en.text) == (100, EXPECTED[kind][0])
@@ -121,15 +129,18 @@ async def test_broadcast_text_goes_out_as_written(messenger) -> None:
 
 
 def test_odd_payloads_still_read_well() -> None:
-    i18n = build_i18n()
+    i18n, now = build_i18n(), FIXED_NOW
     with i18n.context(), i18n.use_locale("en"):
-        assert notice_text("key_extended", {"key_name": "k", "valid_until": None}) == (
+        assert notice_text("key_extended", {"key_name": "k", "valid_until": None}, now) == (
             "✅ Your key “k” no longer expires."
         )
-        assert notice_text("key_limit_changed", {"key_name": "k", "traffic_limit": None}) == (
-            "📏 The traffic limit of your key “k” is now no limit."
+        assert notice_text("key_limit_changed", {"key_name": "k", "traffic_limit": None}, now) == (
+            "📏 Your key “k” no longer has a traffic limit."
         )
-        assert notice_text("something_new", {"key_id": 3}) == "ℹ️ Your key “3” has changed."
+        assert notice_text("something_new", {"key_id": 3}, now) == "ℹ️ Your key “3” has changed."
+    with i18n.context(), i18n.use_locale("ru"):
+        text = notice_text("key_limit_changed", {"key_name": "k", "traffic_limit": None}, now)
+        assert text == "📏 У ключа «k» больше нет лимита трафика."  # not "теперь без лимита"
 
 
 async def test_bot_api_refusals_become_outbox_signals(messenger) -> None:
@@ -171,9 +182,8 @@ async def test_admin_changes_reach_the_owner_through_the_outbox(
     while await deliver_notices(bot_ctx, sender, limiter):
         pass
     texts = [r.text for r in session.requests]
-    valid = (bot_ctx.now() + timedelta(days=30)).strftime("%Y-%m-%d %H:%M UTC")
     assert texts == [
         "🔑 You have a new key “home” on alpha.",
-        f"✅ Your key “home” is now valid until {valid}.",
+        "✅ Your key “home” is now valid until 31 January 2030, 12:00.",
     ]
     assert await VPNKey.filter(owner_id=100).count() == 1

@@ -38,7 +38,7 @@ async def test_trial_is_issued_once_and_explained_the_second_time(tg: BotHarness
     assert edit.text == (
         "🎁 Your free trial key is ready!\n\n"
         "<b>demo ann</b> — 🟢 active\nServer: alpha\n"
-        "Valid: until 2030-01-08 12:00 UTC (7 days left)\nTraffic: 0 B of 1.0 GB\n\n"
+        "Valid: until 8 January 2030, 12:00 (7 days left)\nTraffic: 0 B of 1 GB\n\n"
         f"Your access key (tap to copy):\n<code>{key.access_url}</code>\n\n" + STEPS_EN
     )
     assert buttons(edit.reply_markup)[0] == [("📷 QR code", f"k:qr:{key.id}")]
@@ -60,8 +60,8 @@ async def test_trial_in_russian_by_command(tg: BotHarness, server) -> None:
     card, photo = await boris.send("/trial")
     assert isinstance(card, SendMessage) and card.chat_id == 200
     assert card.text.startswith("🎁 Ваш пробный ключ готов!\n\n<b>demo boris</b> — 🟢 активен")
-    assert "Срок: до 2030-01-08 12:00 UTC (осталось 7 дней)" in card.text
-    assert "Трафик: 0 Б из 1.0 ГБ" in card.text
+    assert "Срок: до 8 января 2030, 12:00 (осталось: 7 дней)" in card.text
+    assert "Трафик: 0 Б из 1 ГБ" in card.text
     assert isinstance(photo, SendPhoto)
     (again,) = await boris.send("/trial")
     assert again.text == (

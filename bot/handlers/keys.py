@@ -1,6 +1,9 @@
 """My keys: the list, a key's card with its QR code, refresh (confirmed) and rename (FSM)."""
 
+from contextlib import suppress
+
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -14,6 +17,7 @@ from bot.states import RenameKey
 from db.models import User
 from domain.audit import tg_actor
 from domain.context import Context
+from domain.errors import DomainError
 from domain.keys import issuing, user_keys
 
 
@@ -57,13 +61,26 @@ async def cb_refresh(callback: CallbackQuery, callback_data: KeyCB) -> None:
 
 
 async def cb_refresh_ok(callback: CallbackQuery, callback_data: KeyCB, ctx: Context) -> None:
-    """Replace the key and show the new one in place."""
+    """Replace the key and show the new one in place (a failure puts the card back)."""
     tg_id = callback.from_user.id
-    key = await user_keys.refresh_user_key(
-        ctx, tg_id=tg_id, key_id=callback_data.key_id, actor=tg_actor(tg_id)
-    )
+    try:
+        key = await user_keys.refresh_user_key(
+            ctx, tg_id=tg_id, key_id=callback_data.key_id, actor=tg_actor(tg_id)
+        )
+    except DomainError:
+        await _restore_card(callback, callback_data.key_id, ctx)
+        raise  # the error handler says what went wrong
     text = "✅ " + _("Here is your new key; the old one no longer works.") + "\n\n"
     await show(callback, text + texts.key_card(key, ctx.now()), keyboards.key_card(key.id))
+
+
+async def _restore_card(callback: CallbackQuery, key_id: int, ctx: Context) -> None:
+    """Put the key's card back on the message that asked a question about it."""
+    with suppress(DomainError, TelegramBadRequest):
+        key = await user_keys.user_key(callback.from_user.id, key_id)
+        if isinstance(callback.message, Message):
+            card = texts.key_card(key, ctx.now())
+            await callback.message.edit_text(card, reply_markup=keyboards.key_card(key.id))
 
 
 async def cb_rename(callback: CallbackQuery, callback_data: KeyCB, state: FSMContext) -> None:
@@ -90,9 +107,18 @@ async def msg_rename(message: Message, state: FSMContext, ctx: Context, bot: Bot
     await message.answer("✅ " + _("Renamed. The card above is up to date."))
 
 
-async def cmd_cancel(message: Message, state: FSMContext) -> None:
-    """/cancel: leave whatever question is open."""
+async def cmd_cancel(message: Message, state: FSMContext, ctx: Context, bot: Bot) -> None:
+    """/cancel: leave whatever question is open; a rename's question becomes the card again."""
+    data, tg_id = await state.get_data(), message.chat.id
+    renaming = await state.get_state() == RenameKey.name
     await state.clear()
+    if renaming and data.get("message_id"):
+        with suppress(DomainError, TelegramBadRequest):
+            key = await user_keys.user_key(tg_id, data["key_id"])
+            card, markup = texts.key_card(key, ctx.now()), keyboards.key_card(key.id)
+            await bot.edit_message_text(
+                card, chat_id=tg_id, message_id=data["message_id"], reply_markup=markup
+            )
     await message.answer(_("Cancelled."))
 
 

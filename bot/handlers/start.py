@@ -21,10 +21,16 @@ async def cmd_start(
     message: Message, command: CommandObject, state: FSMContext, db_user: User | None
 ) -> None:
     """Register or update the user, keep the deep-link payload, show the main menu."""
+    await state.clear()
+    payload = command.args[:PAYLOAD_MAX] if command.args else None
+    await greet(message, db_user, payload)
+
+
+async def greet(message: Message, db_user: User | None, payload: str | None = None) -> None:
+    """Register or update the sender (as ``POST api/user/`` does) and show the main menu."""
     tg = message.from_user
     if tg is None:
         return
-    await state.clear()
     # Telegram's language is stored on first contact only; a choice made later is kept.
     language = tg.language_code if db_user is None or db_user.language_code is None else None
     profile = UserProfile(
@@ -34,7 +40,6 @@ async def cmd_start(
         username=tg.username,
         language_code=language,
     )
-    payload = command.args[:PAYLOAD_MAX] if command.args else None
     user = await users.upsert_user(profile, actor=tg_actor(tg.id), start_payload=payload)
     markup = keyboards.main_menu(show_trial=not user.has_demo)
     await message.answer(texts.main_menu(tg.first_name), reply_markup=markup)

@@ -6,38 +6,43 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards, texts
 from bot.callbacks import MenuAction, MenuCB, TrialCB
-from bot.middlewares import THROTTLE_FLAG
+from bot.middlewares import NOTHING_ISSUED, THROTTLE_FLAG
 from bot.screens import send_qr, show
 from domain.audit import tg_actor
 from domain.context import Context
 from domain.keys import user_keys
 
 
-async def _trial(event: Message | CallbackQuery, ctx: Context, server_id: int | None) -> None:
+async def _trial(
+    event: Message | CallbackQuery, ctx: Context, server_id: int | None
+) -> object | None:
     tg_id = event.from_user.id if event.from_user else 0
     offer = await user_keys.start_trial(
         ctx, tg_id=tg_id, server_id=server_id, actor=tg_actor(tg_id)
     )
     if offer.key is None:
         await show(event, texts.choose_server(), keyboards.trial_servers(offer.servers))
-        return
+        return NOTHING_ISSUED  # a choice is navigation: not throttled
     await show(event, texts.trial_issued(offer.key, ctx.now()), keyboards.key_card(offer.key.id))
     await send_qr(event, offer.key)
+    return None
 
 
-async def cmd_trial(message: Message, ctx: Context) -> None:
+async def cmd_trial(message: Message, ctx: Context) -> object | None:
     """/trial: the free trial key (or the server choice)."""
-    await _trial(message, ctx, None)
+    return await _trial(message, ctx, None)
 
 
-async def cb_trial(callback: CallbackQuery, ctx: Context) -> None:
+async def cb_trial(callback: CallbackQuery, ctx: Context) -> object | None:
     """ "Free trial": the key (or the server choice), edited in place."""
-    await _trial(callback, ctx, None)
+    return await _trial(callback, ctx, None)
 
 
-async def cb_trial_server(callback: CallbackQuery, callback_data: TrialCB, ctx: Context) -> None:
+async def cb_trial_server(
+    callback: CallbackQuery, callback_data: TrialCB, ctx: Context
+) -> object | None:
     """The trial key on the chosen server."""
-    await _trial(callback, ctx, callback_data.server_id)
+    return await _trial(callback, ctx, callback_data.server_id)
 
 
 def create_router() -> Router:

@@ -26,6 +26,24 @@ def check_name(name: str) -> str:
     return name
 
 
+async def next_key_name(tg_id: int | None) -> str:
+    """ "Key N" for the user's N-th key (a refresh is the same key), skipping names in use."""
+    if tg_id is None:
+        return "Key"
+    taken = set(
+        await VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE).values_list("name", flat=True)
+    )
+    number = (
+        await VPNKey.filter(owner_id=tg_id, previous_id=None)
+        .exclude(state=KeyState.CREATING)
+        .count()
+        + 1
+    )
+    while f"Key {number}" in taken:
+        number += 1
+    return f"Key {number}"
+
+
 async def live_key(key_id: int, server: str | None = None) -> VPNKey:
     """A live key (with its server loaded), optionally required to be on ``server``."""
     key = await VPNKey.get_or_none(id=key_id).select_related("server")
@@ -116,7 +134,7 @@ async def create_key(
     if days is not None:
         valid_until = ctx.now() + timedelta(days=days)
     spec = KeySpec(
-        name=check_name(name) if name is not None else f"key {tg_id or ''}".strip(),
+        name=check_name(name) if name is not None else await next_key_name(tg_id),
         owner_id=tg_id,
         valid_until=valid_until,
         traffic_limit=traffic_limit,

@@ -1,16 +1,21 @@
 """Key access for the bot: own keys (ownership checked here), the trial, admin look-ups."""
 
+import asyncio
 from dataclasses import dataclass, field
 
 from db.models import KeyState, User, VPNKey, VPNServer
 from domain.accounts import users
 from domain.context import Context
-from domain.errors import Conflict, NotFound
-from domain.keys import changes, issuing
+from domain.errors import Conflict, DomainError, NotFound, ServerUnavailable
+from domain.keys import changes, issuing, remote
 from domain.servers import registry
 
 # How long a key an admin issues from the bot is valid; no traffic limit.
 ISSUED_KEY_DAYS = 30
+# How long the trial picker waits for a server to say it is up.
+PROBE_SECONDS = 3.0
+# Refreshes followed from an old key to the key that replaced it, at most.
+CHAIN_MAX = 100
 
 
 class TrialUsed(Conflict):
@@ -35,9 +40,27 @@ class UserOverview:
     keys: list[VPNKey]
 
 
-async def user_key(tg_id: int, key_id: int, *, any_owner: bool = False) -> VPNKey:
-    """A live key of ``tg_id`` (of anyone with ``any_owner``); another user's key is NotFound."""
+async def _current(key_id: int) -> VPNKey | None:
+    """The key ``key_id``, or the key that replaced it when it was refreshed (and so on)."""
     key = await VPNKey.get_or_none(id=key_id).select_related("server")
+    for _ in range(CHAIN_MAX):
+        if key is None or key.state != KeyState.DELETED:
+            return key
+        key = (
+            await VPNKey.filter(previous_id=key.id, state__in=(KeyState.LIVE, KeyState.DELETED))
+            .select_related("server")
+            .order_by("-id")
+            .first()
+        )
+    return None
+
+
+async def user_key(tg_id: int, key_id: int, *, any_owner: bool = False) -> VPNKey:
+    """A live key of ``tg_id`` (of anyone with ``any_owner``); another user's key is NotFound.
+
+    A refreshed key leads to the key that replaced it, so buttons under an old card work.
+    """
+    key = await _current(key_id)
     mine = key is not None and (any_owner or key.owner_id == tg_id)
     if key is None or not mine or key.state != KeyState.LIVE:
         # Someone else's key looks exactly like a missing one: ids reveal nothing.
@@ -48,8 +71,14 @@ async def user_key(tg_id: int, key_id: int, *, any_owner: bool = False) -> VPNKe
 async def refresh_user_key(
     ctx: Context, *, tg_id: int, key_id: int, actor: str, any_owner: bool = False
 ) -> VPNKey:
-    """Refresh a leaked key after checking that it belongs to ``tg_id``."""
+    """Refresh a leaked key after checking that it belongs to ``tg_id``.
+
+    A key already replaced is not replaced again (a second press of "Yes, refresh"): the
+    key that replaced it is returned as it is.
+    """
     key = await user_key(tg_id, key_id, any_owner=any_owner)
+    if key.id != key_id:
+        return key
     return await issuing.refresh_key(ctx, key_id=key.id, server=key.server.name, actor=actor)
 
 
@@ -77,6 +106,8 @@ async def start_trial(
     if not active:
         raise NotFound("no server is available", server=None)
     if len(active) > 1:
+        active = await answering(ctx, active)
+    if len(active) > 1:
         return TrialOffer(servers=active)
     try:
         key = await issuing.create_demo_key(ctx, tg_id=tg_id, server=active[0].name, actor=actor)
@@ -87,10 +118,28 @@ async def start_trial(
     return TrialOffer(key=key)
 
 
+async def answering(ctx: Context, servers: list[VPNServer]) -> list[VPNServer]:
+    """The servers that answer within ``PROBE_SECONDS``; ServerUnavailable when none does."""
+
+    async def answers(server: VPNServer) -> bool:
+        try:
+            info = remote.call(server, remote.backend(ctx, server).server_info())
+            await asyncio.wait_for(info, PROBE_SECONDS)
+        except (DomainError, TimeoutError):
+            return False
+        return True
+
+    up = await asyncio.gather(*(answers(s) for s in servers))
+    found = [s for s, ok in zip(servers, up, strict=True) if ok]
+    if not found:
+        raise ServerUnavailable("no VPN server is answering", server=None)
+    return found
+
+
 async def issue_user_key(
     ctx: Context, *, tg_id: int, server_id: int, actor: str, days: int = ISSUED_KEY_DAYS
 ) -> VPNKey:
-    """A new key for ``tg_id`` on the server with id ``server_id`` (admin action)."""
+    """A new key ("Key N") for ``tg_id`` on the server with id ``server_id`` (admin action)."""
     server = await VPNServer.get_or_none(id=server_id)
     if server is None:
         raise NotFound(f"server {server_id} not found", server=server_id)

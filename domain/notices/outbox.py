@@ -18,6 +18,7 @@ EXPIRES_1D = "expires_1d"
 EXPIRED = "expired"
 TRAFFIC_80 = "traffic_80"
 QUOTA_REACHED = "quota_reached"
+KEY_REOPENED = "key_reopened"
 BROADCAST = "broadcast"
 # Changes made by someone other than the owner (API, admin), by audit action.
 CHANGE_KINDS = {
@@ -31,7 +32,11 @@ CHANGE_KINDS = {
     "key.deleted": "key_deleted",
 }
 # Rule transitions: the owner hears of them whoever caused them.
-RULE_KINDS = {"key.expired": EXPIRED, "key.quota_reached": QUOTA_REACHED}
+RULE_KINDS = {
+    "key.expired": EXPIRED,
+    "key.quota_reached": QUOTA_REACHED,
+    "key.reopened": KEY_REOPENED,
+}
 WEBHOOK_EVENTS = frozenset(
     {"key.created", "key.expired", "key.quota_reached", "key.refreshed", "key.deleted"}
 )
@@ -55,7 +60,7 @@ async def server_name(key: VPNKey) -> str:
     """The name of the key's server, loading it only when the relation is not loaded."""
     server = key.server
     if not isinstance(server, VPNServer):
-        server = await VPNServer.get(id=key.server_id)
+        server = key.server = await VPNServer.get(id=key.server_id)
     return server.name
 
 
@@ -84,6 +89,8 @@ def telegram_notice(
     if key.owner_id is None:
         return None
     payload = key_payload(key, server) | extra
+    if isinstance(key.server, VPNServer) and key.server.title:
+        payload["server_title"] = key.server.title  # what the owner is shown
     return Notice(
         channel=TELEGRAM,
         kind=kind,
@@ -101,8 +108,10 @@ async def enqueue(notices: list[Notice | None]) -> None:
         await Notice.bulk_create(rows, ignore_conflicts=True)
 
 
-def _rule_dedup(kind: str, key: VPNKey) -> str:
+def _rule_dedup(kind: str, key: VPNKey, event: AuditEvent) -> str:
     # Once per expiry date / per limit and period, however often the sweep looks at the key.
+    if kind == KEY_REOPENED:
+        return f"tg:ev:{event.id}"
     if kind == EXPIRED:
         stamp = int(key.valid_until.timestamp()) if key.valid_until else 0
     else:
@@ -124,7 +133,7 @@ async def enqueue_for_event(event: AuditEvent, key: VPNKey) -> None:
     rows: list[Notice | None] = []
     if wanted_tg and action in RULE_KINDS:
         kind = RULE_KINDS[action]
-        rows.append(telegram_notice(kind, key, server, dedup_key=_rule_dedup(kind, key)))
+        rows.append(telegram_notice(kind, key, server, dedup_key=_rule_dedup(kind, key, event)))
     elif wanted_tg:
         rows.append(
             telegram_notice(CHANGE_KINDS[action], key, server, dedup_key=f"tg:ev:{event.id}")

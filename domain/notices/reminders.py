@@ -1,5 +1,11 @@
-"""Expiry reminders: the owner hears three days and one day before a key runs out."""
+"""Expiry reminders: the owner hears three days and one day before a key runs out.
 
+A reminder names the time really left (a key issued for two days hears "in 2 days" at
+once, one for 25 seconds "in less than a minute"), computed when it is read, not when it
+was queued: ``time_left`` splits that span for the texts.
+"""
+
+from dataclasses import dataclass
 from datetime import timedelta
 
 from db.models import KeyState, Notice, VPNKey
@@ -7,6 +13,25 @@ from domain.context import Context
 from domain.notices import outbox
 
 REMINDERS = ((outbox.EXPIRES_1D, timedelta(days=1)), (outbox.EXPIRES_3D, timedelta(days=3)))
+
+
+@dataclass(frozen=True, slots=True)
+class TimeLeft:
+    """A span in whole days, hours and minutes (each rounded down)."""
+
+    days: int
+    hours: int
+    minutes: int
+
+
+def time_left(span: timedelta) -> TimeLeft | None:
+    """``span`` split into days, hours and minutes; ``None`` under a minute (or past)."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 1:
+        return None
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return TimeLeft(days, hours, minutes)
 
 
 def _reminder_for(left: timedelta) -> str | None:

@@ -17,6 +17,7 @@ from domain.keys import remote
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 CERT_RE = re.compile(r"[0-9A-Fa-f]{64}")
 KINDS = ("outline",)
+TITLE_MAX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,14 @@ def _validate(name: str, api_url: str, cert_sha256: str | None, kind: str) -> No
         raise Invalid(f"server kind must be one of {', '.join(KINDS)}", field="kind")
 
 
+def check_title(title: str | None) -> str | None:
+    """A display title stripped and checked (``None`` or blank: show the name instead)."""
+    title = (title or "").strip()
+    if len(title) > TITLE_MAX:
+        raise Invalid(f"server title must be at most {TITLE_MAX} characters", field="title")
+    return title or None
+
+
 async def add_server(
     ctx: Context,
     *,
@@ -60,14 +69,16 @@ async def add_server(
     api_url: str,
     cert_sha256: str | None = None,
     kind: str = "outline",
+    title: str | None = None,
     actor: str,
 ) -> VPNServer:
     """Register a server after checking that it answers with the given credentials."""
     cert_sha256 = cert_sha256.replace(":", "").upper() if cert_sha256 else None
     _validate(name, api_url, cert_sha256, kind)
+    title = check_title(title)
     if await VPNServer.exists(name=name):
         raise Conflict(f"server '{name}' already exists", server=name)
-    server = VPNServer(name=name, kind=kind, api_url=api_url, cert_sha256=cert_sha256)
+    server = VPNServer(name=name, title=title, kind=kind, api_url=api_url, cert_sha256=cert_sha256)
     await remote.call(server, remote.backend(ctx, server).server_info())
     async with in_transaction():
         await server.save()
@@ -105,6 +116,16 @@ async def set_server_active(name: str, active: bool, *, actor: str) -> VPNServer
         await server.save(update_fields=["is_active"])
         action = "server.enabled" if active else "server.disabled"
         await audit.record(actor, action, details={"server": name})
+    return server
+
+
+async def set_server_title(name: str, title: str | None, *, actor: str) -> VPNServer:
+    """Set the title users see for the server (blank: they see its name)."""
+    server = await get_server(name)
+    async with in_transaction():
+        server.title = check_title(title)
+        await server.save(update_fields=["title"])
+        await audit.record(actor, "server.titled", details={"server": name, "title": server.title})
     return server
 
 

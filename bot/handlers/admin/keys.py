@@ -5,6 +5,7 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot import admin_keyboards, admin_texts
 from bot.callbacks import AdminKeyAction, AdminKeyCB
@@ -46,7 +47,8 @@ async def cb_extend(callback: CallbackQuery, callback_data: AdminKeyCB, ctx: Con
         days=days,
         actor=tg_actor(callback.from_user.id),
     )
-    await _card(callback, key, ctx, "✅ " + _("Extended by {days} days.").format(days=days))
+    note = ngettext("Extended by {n} day.", "Extended by {n} days.", days).format(n=days)
+    await _card(callback, key, ctx, "✅ " + note)
 
 
 async def cb_set_active(callback: CallbackQuery, callback_data: AdminKeyCB, ctx: Context) -> None:

@@ -5,6 +5,7 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot import admin_keyboards, admin_texts
 from bot.callbacks import AdminAction, AdminCB, AdminIssueCB, AdminUserCB
@@ -42,9 +43,12 @@ async def cb_user(callback: CallbackQuery, callback_data: AdminUserCB, ctx: Cont
 async def cb_issue_choose(callback: CallbackQuery, callback_data: AdminIssueCB) -> None:
     """The servers a new key can go to."""
     active = await registry.list_servers(active_only=True)
-    text = _("New {days}-day key for {user}: choose a server.").format(
-        days=user_keys.ISSUED_KEY_DAYS, user=callback_data.user_id
-    )
+    days = user_keys.ISSUED_KEY_DAYS
+    text = ngettext(
+        "New {n}-day key for {user}: choose a server.",
+        "New {n}-day key for {user}: choose a server.",
+        days,
+    ).format(n=days, user=callback_data.user_id)
     await show(callback, text, admin_keyboards.issue_servers(callback_data.user_id, active))
 
 

@@ -175,12 +175,14 @@ def bot_ctx(pool) -> Context:
 
 @pytest.fixture
 def make_harness(db: str, bot_ctx: Context) -> Callable[..., BotHarness]:
-    """Build a harness around ``build_dispatcher`` (throttling off unless asked for)."""
+    """Build a harness around ``build_dispatcher`` (throttling off unless asked for; keyword
+    arguments are settings)."""
 
-    def make(throttle_seconds: float = 0.0) -> BotHarness:
+    def make(throttle_seconds: float = 0.0, **settings: Any) -> BotHarness:
         session = RecordingSession()
         bot = Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
-        dp = build_dispatcher(bot_ctx, bot_settings(), throttle_seconds=throttle_seconds)
+        config = bot_settings(**settings)
+        dp = build_dispatcher(bot_ctx, config, throttle_seconds=throttle_seconds)
         return BotHarness(dp, bot, session)
 
     return make

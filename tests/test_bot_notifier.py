@@ -1,6 +1,7 @@
 """The worker's Messenger on Telegram: every notice kind rendered in the owner's language, and
 Bot API refusals mapped to what the outbox expects."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from domain.keys import changes, issuing
 from domain.notices.delivery import deliver_notices
 from domain.notices.messenger import RecipientBlocked, RetryLater
 from domain.notices.ratelimit import RateLimiter
+from domain.notices.reminders import send_reminders
+from domain.servers import registry
 from domain.settings import GIB
 from tests.bot_fixtures import FIXED_NOW, TOKEN, RecordingSession, buttons
 
@@ -187,3 +190,65 @@ async def test_admin_changes_reach_the_owner_through_the_outbox(
         "✅ Your key “home” is now valid until 31 January 2030, 12:00.",
     ]
     assert await VPNKey.filter(owner_id=100).count() == 1
+
+
+async def test_reminders_say_the_time_really_left(messenger, server, bot_ctx: Context) -> None:
+    sender, session = messenger
+    await issuing.create_key(bot_ctx, server="alpha", tg_id=100, name="two", days=2, actor="t")
+    soon = FIXED_NOW + timedelta(seconds=25)
+    await issuing.create_key(
+        bot_ctx, server="alpha", tg_id=200, name="short", valid_until=soon, actor="t"
+    )
+    assert await send_reminders(bot_ctx) == 2
+    limiter = RateLimiter(rate=1000, chat_interval=0)
+    while await deliver_notices(bot_ctx, sender, limiter):
+        pass
+    reminders = {r.chat_id: r.text for r in session.requests if "⏰" in r.text}
+    assert reminders == {
+        100: "⏰ Your key “two” expires on 3 January 2030, 12:00 (2 days left).",
+        200: "⏰ Срок действия ключа «short» истекает 1 января 2030, 12:00 "
+        "(осталось меньше минуты).",
+    }
+
+
+async def test_a_cut_key_that_reopens_tells_its_owner_whoever_reopened_it(
+    messenger, server, bot_ctx: Context
+) -> None:
+    sender, session = messenger
+    past = FIXED_NOW - timedelta(hours=1)
+    expired = await issuing.create_key(
+        bot_ctx, server="alpha", tg_id=100, name="old", valid_until=past, actor="t"
+    )
+    full = await issuing.create_key(
+        bot_ctx, server="alpha", tg_id=100, name="full", traffic_limit=0, actor="t"
+    )
+    assert not expired.is_active and not full.is_active
+    await changes.extend_key(bot_ctx, key_id=expired.id, server=None, days=30, actor="tg:900")
+    await changes.set_traffic_limit(  # the owner's own change (as a payment would make it)
+        bot_ctx, key_id=full.id, server=None, traffic_limit=GIB, actor="tg:100"
+    )
+    before = len(session.requests)
+    while await deliver_notices(bot_ctx, sender, RateLimiter(rate=1000, chat_interval=0)):
+        pass
+    sent = [(r.text, buttons(r.reply_markup)) for r in session.requests[before:]]
+    assert sent[-3:] == [
+        ("✅ Your key “old” is now valid until 31 January 2030, 12:00.", open_key(expired.id)),
+        ("▶️ Your key “old” works again.", open_key(expired.id)),
+        ("▶️ Your key “full” works again.", open_key(full.id)),
+    ]
+
+
+def open_key(key_id: int) -> list[list[tuple[str, str]]]:
+    return [[("🔑 Open the key", f"k:show:{key_id}")]]
+
+
+async def test_a_new_key_notice_names_the_servers_title(
+    messenger, server, bot_ctx: Context
+) -> None:
+    sender, session = messenger
+    await registry.set_server_title("alpha", "🇩🇪 Frankfurt", actor="cli")
+    await issuing.create_key(bot_ctx, server="alpha", tg_id=200, name="дом", actor="api:x")
+    while await deliver_notices(bot_ctx, sender, RateLimiter(rate=1000, chat_interval=0)):
+        pass
+    (notice,) = session.requests
+    assert notice.text == "🔑 У вас новый ключ «дом» на сервере 🇩🇪 Frankfurt."

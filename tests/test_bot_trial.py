@@ -8,6 +8,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, S
 from db.models import VPNKey, VPNServer
 from domain import audit
 from domain.context import Context
+from domain.errors import Invalid
 from domain.servers import registry
 from tests.bot_fixtures import ANN, BORIS, BotHarness, buttons
 from vpn.emulator import RunningEmulator, start_emulator
@@ -118,3 +119,53 @@ async def test_key_issuing_is_throttled_per_user(
     assert slow.text == "Too many requests — please wait a few seconds and try again."
     card, _ = await boris.send("/trial")  # another user is not slowed down
     assert card.text.startswith("🎁 Ваш пробный ключ готов!")
+
+
+async def test_the_trial_picker_offers_only_answering_servers_by_their_titles(
+    make_harness: Callable[..., BotHarness], second_server: VPNServer, ctx: Context
+) -> None:
+    tg = make_harness(throttle_seconds=60)
+    down: RunningEmulator = await start_emulator()
+    gone = await registry.add_server(ctx, name="gamma", api_url=down.api_url, actor=audit.CLI)
+    await down.stop()
+    with pytest.raises(Invalid):
+        await registry.set_server_title("alpha", "x" * 65, actor=audit.CLI)
+    await registry.set_server_title("alpha", " 🇩🇪 Frankfurt ", actor=audit.CLI)
+    alpha = await registry.get_server("alpha")
+    assert alpha.title == "🇩🇪 Frankfurt"
+    ann, boris = tg.as_user(ANN), tg.as_user(BORIS)
+    await ann.send("/start")
+    for _ in range(2):  # showing the choice is navigation: never throttled
+        choice, _ = await ann.press("m:trial", message_id=3)
+        assert buttons(choice.reply_markup) == [
+            [("🇩🇪 Frankfurt", f"t:{alpha.id}")],
+            [("🌍 beta", f"t:{second_server.id}")],
+            [("« Back", "m:home")],
+        ]
+    edit, _, _ = await ann.press(f"t:{alpha.id}", message_id=3)
+    assert "\nServer: 🇩🇪 Frankfurt\n" in edit.text
+    await boris.send("/start")
+    (choice,) = await boris.send("/trial")
+    assert choice.text == "Выберите сервер для пробного ключа:"
+    assert [row[0][1] for row in buttons(choice.reply_markup)[:-1]] == [
+        f"t:{alpha.id}",
+        f"t:{second_server.id}",
+    ]
+    assert gone.id not in {key.server_id for key in await VPNKey.all()}
+
+
+async def test_when_one_server_answers_the_trial_is_issued_there(
+    tg: BotHarness, server, ctx: Context
+) -> None:
+    down: RunningEmulator = await start_emulator()
+    await registry.add_server(ctx, name="beta", api_url=down.api_url, actor=audit.CLI)
+    await down.stop()
+    boris = tg.as_user(BORIS)
+    await boris.send("/start")
+    card, photo = await boris.send("/trial")
+    assert card.text.startswith("🎁 Ваш пробный ключ готов!")
+    assert "\nСервер: alpha\n" in card.text and isinstance(photo, SendPhoto)
+    assert photo.caption.endswith(
+        "Откройте приложение Outline на устройстве, которое хотите подключить, нажмите «+» "
+        "и отсканируйте этот код."
+    )

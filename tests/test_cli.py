@@ -95,6 +95,19 @@ async def test_server_disable_enable_remove(database_url: str, outline_server) -
     assert code == 1 and "not found" in err
 
 
+async def test_server_title_is_given_at_add_and_changed_later(
+    database_url: str, outline_server
+) -> None:
+    url = outline_server.api_url
+    code, _, err = await run_cli(database_url, "server", "add", "fra1", url, "--title", "FRA")
+    assert code == 0, err
+    code, out, _ = await run_cli(database_url, "server", "title", "fra1", "🇩🇪 Frankfurt")
+    assert (code, out) == (0, "server 'fra1' is shown as '🇩🇪 Frankfurt'\n")
+    assert (await run_cli(database_url, "server", "list"))[1] == (
+        "fra1\toutline\tactive\tnot pinned\t🇩🇪 Frankfurt\n"
+    )
+
+
 async def test_token_create_prints_it_alone_on_the_last_line(database_url: str) -> None:
     code, out, _ = await run_cli(database_url, "token", "create", "billing")
     assert code == 0

@@ -79,7 +79,9 @@ def user_card(overview: UserOverview, now: datetime) -> str:
         _("Language: {code}").format(code=esc(user.language_code or "—")),
         _("Registered: {date}").format(date=fmt_date(user.created_at)),
         _("Trial: {state}").format(
-            state=fmt_date(user.demo_issued_at) if user.demo_issued_at else _("not taken")
+            state=_("taken on {date}").format(date=fmt_date(user.demo_issued_at))
+            if user.demo_issued_at
+            else _("not taken")
         ),
     ]
     if user.bot_blocked_at:

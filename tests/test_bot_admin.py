@@ -279,3 +279,28 @@ async def test_broadcast_can_be_cancelled(tg: BotHarness, ann_key: VPNKey) -> No
     assert buttons(done.reply_markup) == [[("« Back", "a:menu")]]
     assert await admin.press("b:send:0") == []
     assert not await Notice.exists(kind="broadcast")
+
+
+async def test_cancel_of_an_admins_question_brings_its_screen_back(
+    tg: BotHarness, ann_key: VPNKey
+) -> None:
+    admin = tg.as_user(ADMIN)
+    await admin.press(f"ak:limit:{ann_key.id}", message_id=9)
+    card, cancelled = await admin.send("/cancel")
+    assert isinstance(card, EditMessageText) and card.message_id == 9
+    assert card.text.startswith(f"#{ann_key.id} <b>home</b> — 🟢 active\nOwner: 100\n")
+    assert buttons(card.reply_markup) == admin_key_buttons(ann_key.id)
+    assert cancelled.text == "Cancelled."
+    (hint,) = await admin.send("50")  # no longer read as a limit
+    assert hint.text.startswith("Sorry, I don't understand that.")
+    assert (await VPNKey.get(id=ann_key.id)).traffic_limit == 10 * GIB
+
+    await users.set_language(ADMIN.id, "ru", actor="t")
+    for section in ("a:find", "a:broadcast"):
+        await admin.press(section, message_id=12)
+        menu, cancelled = await admin.send("/cancel")
+        assert (menu.message_id, menu.text) == (
+            12,
+            "<b>Панель администратора</b>\nВыберите раздел:",
+        )
+        assert cancelled.text == "Отменено."

@@ -17,6 +17,7 @@ from domain.notices import broadcasts
 async def cb_broadcast(callback: CallbackQuery, state: FSMContext) -> None:
     """Ask for the text to send to everyone."""
     await state.set_state(AdminInput.broadcast_text)
+    await state.update_data(message_id=callback.message.message_id if callback.message else None)
     text = _("Send the message for all users. Formatting is kept.")
     await show(callback, text, admin_keyboards.cancel())
 

@@ -1,14 +1,21 @@
-"""/admin: the panel, statistics and server health."""
+"""/admin: the panel, statistics and server health; /cancel of an admin's question."""
 
-from aiogram import F, Router
-from aiogram.filters import Command
+from contextlib import suppress
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
 
 from bot import admin_keyboards, admin_texts
 from bot.callbacks import AdminAction, AdminCB
 from bot.screens import show
+from bot.states import AdminInput
 from domain.context import Context
+from domain.errors import DomainError
+from domain.keys import user_keys
 from domain.servers import stats
 
 
@@ -38,10 +45,33 @@ async def cb_health(callback: CallbackQuery, ctx: Context) -> None:
     await show(callback, admin_texts.health(report), markup)
 
 
+async def cmd_cancel(message: Message, state: FSMContext, ctx: Context, bot: Bot) -> None:
+    """/cancel of an admin's question: the screen that asked it comes back."""
+    data, question = await state.get_data(), await state.get_state()
+    await state.clear()
+    message_id, chat_id = data.get("message_id"), message.chat.id
+    with suppress(DomainError, TelegramBadRequest):
+        if message_id and question == AdminInput.traffic_limit:
+            key = await user_keys.user_key(chat_id, data["key_id"], any_owner=True)
+            card, markup = admin_texts.key_card(key, ctx.now()), admin_keyboards.key_card(key)
+            await bot.edit_message_text(
+                card, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            )
+        elif message_id:
+            await bot.edit_message_text(
+                admin_texts.menu(),
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=admin_keyboards.menu(),
+            )
+    await message.answer(_("Cancelled."))
+
+
 def create_router() -> Router:
     """The router of the panel itself."""
     router = Router(name=__name__)
     router.message.register(cmd_admin, Command("admin"))
+    router.message.register(cmd_cancel, Command("cancel"), StateFilter(AdminInput))
     menu = F.action.in_({AdminAction.MENU, AdminAction.CANCEL})
     router.callback_query.register(cb_menu, AdminCB.filter(menu))
     router.callback_query.register(cb_stats, AdminCB.filter(F.action == AdminAction.STATS))

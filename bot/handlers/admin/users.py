@@ -21,6 +21,7 @@ from domain.servers import registry
 async def cb_find(callback: CallbackQuery, state: FSMContext) -> None:
     """Ask for a Telegram id or @username."""
     await state.set_state(AdminInput.user_query)
+    await state.update_data(message_id=callback.message.message_id if callback.message else None)
     text = _("Send a Telegram id or @username.")
     await show(callback, text, admin_keyboards.cancel())
 

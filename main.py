@@ -13,7 +13,7 @@ from tortoise.exceptions import OperationalError
 from api.app_keys import CONTEXT
 from api.demo import demo_ctx
 from api.setup import build_app
-from db.connect import close_database, open_database
+from db.connect import DatabaseInUse, claim_sqlite_for_serving, close_database, open_database
 from db.migrate import apply_migrations
 from domain import audit
 from domain.accounts import tokens
@@ -191,7 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command in (None, "serve"):
+        try:
+            claim = claim_sqlite_for_serving(settings.database_url)
+        except DatabaseInUse as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         cmd_serve(settings, args)
+        del claim
         return 0
     try:
         asyncio.run(COMMANDS[args.command](settings, args))

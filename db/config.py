@@ -3,14 +3,25 @@
 import os
 from typing import Any
 
+from tortoise.backends.base.config_generator import expand_db_url
+
 DEFAULT_DATABASE_URL = "sqlite://data/vpnkeys.sqlite3"
 MODELS = ["db.models", "aerich.models"]
+
+
+def connection_config(url: str) -> str | dict[str, Any]:
+    """The Tortoise connection for ``url``; SQLite gets immediate transactions (``db.sqlite``)."""
+    if not url.startswith("sqlite://"):
+        return url
+    config = expand_db_url(url)
+    config["engine"] = "db.sqlite"
+    return config
 
 
 def tortoise_config(url: str) -> dict[str, Any]:
     """The Tortoise config dict for one database URL."""
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection_config(url)},
         "apps": {"models": {"models": MODELS, "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",

@@ -101,6 +101,9 @@ class VPNKey(Model):
         "models.VPNKey", related_name="next_keys", null=True, on_delete=fields.SET_NULL
     )
     deleted_at = fields.DatetimeField(null=True)
+    # The lease of ``domain.keys.locks``: who is changing the key, and until when at most.
+    lock_holder = fields.CharField(max_length=32, null=True)
+    lock_expires_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

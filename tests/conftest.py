@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.api_fixtures",
     "tests.bot_fixtures",
     "tests.worker_fixtures",
+    "tests.serve_fixtures",
 ]
 
 POSTGRES_URL = os.environ.get("DATABASE_URL", "")

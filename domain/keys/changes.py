@@ -9,8 +9,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from db.models import InactiveReason, KeyState, VPNKey
 from domain import audit
 from domain.context import Context
@@ -49,7 +47,7 @@ async def change_key(
     ctx: Context, key_id: int, server: str | None, change: Change, *, actor: str, action: str
 ) -> VPNKey:
     """Apply ``change`` (which edits the key and returns audit details) under the key lock."""
-    async with key_lock(key_id):
+    async with key_lock(key_id) as lease:
         key = await live_key(key_id, server)
         if not key.server.is_active:
             raise Conflict(f"server '{key.server.name}' is disabled", server=key.server.name)
@@ -58,7 +56,7 @@ async def change_key(
         details = change(key)
         transition = settle(key, ctx.now())
         await push_state(ctx, key, name=name, limit=limit)
-        async with in_transaction():
+        async with lease.transaction():
             changed = [field for field in TRACKED if getattr(key, field) != before[field]]
             await key.save(update_fields=[*changed, "updated_at"])
             await audit.record(actor, action, key=key, details=details)
@@ -145,12 +143,12 @@ async def set_traffic_limit(
 
 async def delete_key(ctx: Context, *, key_id: int, server: str | None, actor: str) -> VPNKey:
     """Delete a key on its server, then mark it deleted (kept for history)."""
-    async with key_lock(key_id):
+    async with key_lock(key_id) as lease:
         key = await live_key(key_id, server)
         srv = await registry.usable_server(key.server.name)
         client = remote.backend(ctx, srv)
         await remote.call(srv, remote.forget_missing(client.delete_key(key.remote_id)))
-        async with in_transaction():
+        async with lease.transaction():
             key.state, key.deleted_at = KeyState.DELETED, ctx.now()
             await key.save(update_fields=["state", "deleted_at", "updated_at"])
             await audit.record(actor, "key.deleted", key=key)

@@ -7,8 +7,6 @@ A server failure changes nothing; the next sweep or sync tries again.
 
 from enum import Enum
 
-from tortoise.transactions import in_transaction
-
 from domain import audit
 from domain.context import Context
 from domain.keys import remote
@@ -33,7 +31,7 @@ async def enforce_rules(
     ``limit_before`` is the server limit intended before the caller changed the key's
     ledger (default: the current one). Returns the transition's action, if any.
     """
-    async with key_lock(key_id):
+    async with key_lock(key_id) as lease:
         key = await live_key(key_id)
         if not key.server.is_active:
             return None
@@ -43,7 +41,7 @@ async def enforce_rules(
             return None
         await push_state(ctx, key, name=key.name, limit=limit)
         if transition is not None:
-            async with in_transaction():
+            async with lease.transaction():
                 await key.save(update_fields=["is_active", "inactive_reason", "updated_at"])
                 await audit.record(audit.WORKER, transition, key=key)
         return transition

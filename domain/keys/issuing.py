@@ -2,8 +2,6 @@
 
 from datetime import datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
 from db.models import KeyState, User, VPNKey, VPNServer
 from domain import audit
 from domain.accounts import users
@@ -80,13 +78,14 @@ async def _issue(
     ctx: Context, server: VPNServer, spec: KeySpec, *, actor: str, action: str
 ) -> VPNKey:
     key = await provisioning.stage(server, spec)
-    settle(key, ctx.now())  # a past expiry or a zero limit issues the key already cut
-    created = await provisioning.push(ctx, server, key)
-    async with in_transaction():
-        provisioning.go_live(key, created)
-        fields = ["access_url", "state", "is_active", "inactive_reason", "updated_at"]
-        await key.save(update_fields=fields)
-        await audit.record(actor, action, key=key, details={"server": server.name})
+    async with key_lock(key.id) as lease:  # the reconciler leaves a key being created alone
+        settle(key, ctx.now())  # a past expiry or a zero limit issues the key already cut
+        created = await provisioning.push(ctx, server, key)
+        async with lease.transaction():
+            provisioning.go_live(key, created)
+            fields = ["access_url", "state", "is_active", "inactive_reason", "updated_at"]
+            await key.save(update_fields=fields)
+            await audit.record(actor, action, key=key, details={"server": server.name})
     key.server = server
     return key
 
@@ -144,7 +143,7 @@ async def create_key(
 
 async def refresh_key(ctx: Context, *, key_id: int, server: str, actor: str) -> VPNKey:
     """Replace a leaked key by a new one on the same server, carrying usage over."""
-    async with key_lock(key_id):
+    async with key_lock(key_id) as old_lease:
         old = await live_key(key_id, server)
         srv = await registry.usable_server(server)
         client = remote.backend(ctx, srv)
@@ -164,18 +163,22 @@ async def refresh_key(ctx: Context, *, key_id: int, server: str, actor: str) -> 
             period_started_at=old.period_started_at,
         )
         new = await provisioning.stage(srv, spec)
-        created = await provisioning.push(ctx, srv, new)
-        try:
-            await remote.call(srv, remote.forget_missing(client.delete_key(old.remote_id)))
-        except DomainError:
-            await provisioning.discard(ctx, srv, new)
-            raise
-        async with in_transaction():
-            provisioning.go_live(new, created)
-            await new.save(update_fields=["access_url", "state", "updated_at"])
-            old.state, old.deleted_at, old.traffic_used = KeyState.DELETED, ctx.now(), used
-            await old.save(update_fields=["state", "deleted_at", "traffic_used", "updated_at"])
-            await audit.record(actor, "key.refreshed", key=new, details={"previous_id": old.id})
+        async with key_lock(new.id) as new_lease:
+            created = await provisioning.push(ctx, srv, new)
+            try:
+                await remote.call(srv, remote.forget_missing(client.delete_key(old.remote_id)))
+            except DomainError:
+                await provisioning.discard(ctx, srv, new)
+                raise
+            async with old_lease.transaction():
+                await new_lease.confirm()
+                provisioning.go_live(new, created)
+                await new.save(update_fields=["access_url", "state", "updated_at"])
+                old.state, old.deleted_at, old.traffic_used = KeyState.DELETED, ctx.now(), used
+                fields = ["state", "deleted_at", "traffic_used", "updated_at"]
+                await old.save(update_fields=fields)
+                details = {"previous_id": old.id}
+                await audit.record(actor, "key.refreshed", key=new, details=details)
     new.server = srv
     return new
 
@@ -184,7 +187,7 @@ async def bind_key(
     *, key_id: int, server: str, tg_id: int, force: bool = False, actor: str
 ) -> VPNKey:
     """Give a key to a user; taking it from another user needs ``force``."""
-    async with key_lock(key_id):
+    async with key_lock(key_id) as lease:
         key = await live_key(key_id, server)
         await users.get_user(tg_id)
         if key.owner_id == tg_id:
@@ -192,7 +195,7 @@ async def bind_key(
         if key.owner_id is not None and not force:
             raise Conflict(f"key {key_id} belongs to another user", key=key_id)
         previous_owner = key.owner_id
-        async with in_transaction():
+        async with lease.transaction():
             key.owner_id = tg_id
             await key.save(update_fields=["owner_id", "updated_at"])
             details = {"from": previous_owner, "to": tg_id}

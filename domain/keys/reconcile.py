@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from db.models import KeyState, VPNKey, VPNServer
 from domain import audit
 from domain.context import Context
-from domain.errors import DomainError
+from domain.errors import DomainError, NotFound
 from domain.keys import provisioning, remote
-from domain.keys.locks import key_lock
+from domain.keys.locks import KeyBusy, key_lock
 from domain.servers import registry
 from vpn.backends import Backend, RemoteKey
 from vpn.ssurl import parse_access_url
@@ -74,11 +74,7 @@ async def _reconcile_server(
     for key in rows:
         key.server = srv
         if key.state == KeyState.CREATING:
-            if key.created_at <= stale_before:
-                report.rolled_back.append(key.id)
-                if not dry_run:
-                    await provisioning.discard(ctx, srv, key)
-            else:
+            if key.created_at > stale_before or not await _roll_back(ctx, key, report, dry_run):
                 keep.add(key.remote_id)
             continue
         keep.add(key.remote_id)
@@ -92,6 +88,21 @@ async def _reconcile_server(
             report.orphans_deleted.append(remote_id)
             if not dry_run:
                 await remote.call(srv, remote.forget_missing(client.delete_key(remote_id)))
+
+
+async def _roll_back(ctx: Context, key: VPNKey, report: ReconcileReport, dry_run: bool) -> bool:
+    """Undo an unfinished creation; ``False`` while its request still holds the key."""
+    if dry_run:
+        report.rolled_back.append(key.id)
+        return True
+    try:
+        async with key_lock(key.id, wait=0):
+            if await VPNKey.exists(id=key.id, state=KeyState.CREATING):
+                await provisioning.discard(ctx, key.server, key)
+                report.rolled_back.append(key.id)
+    except (KeyBusy, NotFound):
+        return False
+    return True
 
 
 def _judge(key: VPNKey, found: RemoteKey | None, report: ReconcileReport) -> None:
@@ -109,30 +120,43 @@ async def _repair(
     report: ReconcileReport,
     actor: str,
 ) -> None:
+    try:
+        async with key_lock(key.id, wait=0):
+            await key.refresh_from_db()  # a change may have landed since the snapshot
+            if key.state == KeyState.LIVE:
+                await _repair_live(ctx, client, key, found, report, actor)
+    except KeyBusy:
+        pass  # being changed right now: that change leaves it consistent
+
+
+async def _repair_live(
+    ctx: Context,
+    client: Backend,
+    key: VPNKey,
+    found: RemoteKey | None,
+    report: ReconcileReport,
+    actor: str,
+) -> None:
     srv = key.server
-    async with key_lock(key.id):
-        await key.refresh_from_db()  # a change may have landed since the snapshot
-        if key.state != KeyState.LIVE:
+    if found is None:
+        try:
+            creds = parse_access_url(key.access_url or "")
+            op = client.create_key(
+                key.remote_id,
+                name=key.name,
+                limit=remote.server_limit(key),
+                method=creds.method,
+                password=creds.password,
+                port=creds.port,
+            )
+            await remote.call(srv, op)
+        except (ValueError, DomainError):
+            report.missing.append(key.id)
             return
-        if found is None:
-            try:
-                creds = parse_access_url(key.access_url or "")
-                op = client.create_key(
-                    key.remote_id,
-                    name=key.name,
-                    limit=remote.server_limit(key),
-                    method=creds.method,
-                    password=creds.password,
-                    port=creds.port,
-                )
-                await remote.call(srv, op)
-            except (ValueError, DomainError):
-                report.missing.append(key.id)
-                return
-            report.recreated.append(key.id)
-            await audit.record(actor, "key.recreated", key=key)
-            return
-        if found.name != key.name or found.limit != remote.server_limit(key):
-            await remote.call(srv, client.rename_key(key.remote_id, key.name))
-            await remote.call(srv, client.set_limit(key.remote_id, remote.server_limit(key)))
-            report.reapplied.append(key.id)
+        report.recreated.append(key.id)
+        await audit.record(actor, "key.recreated", key=key)
+        return
+    if found.name != key.name or found.limit != remote.server_limit(key):
+        await remote.call(srv, client.rename_key(key.remote_id, key.name))
+        await remote.call(srv, client.set_limit(key.remote_id, remote.server_limit(key)))
+        report.reapplied.append(key.id)

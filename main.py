@@ -48,11 +48,12 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
 
 async def cmd_server(settings: Settings, args: argparse.Namespace) -> None:
     async with domain_context(settings) as ctx:
-        if args.action == "add":
+        if args.action in ("add", "update"):
             api_url, cert = args.api_url, args.cert_sha256
             if api_url.lstrip().startswith("{"):
                 api_url, cert = registry.parse_installer_line(api_url)
                 cert = args.cert_sha256 or cert
+        if args.action == "add":
             server = await registry.add_server(
                 ctx,
                 name=args.name,
@@ -62,6 +63,17 @@ async def cmd_server(settings: Settings, args: argparse.Namespace) -> None:
                 actor=audit.CLI,
             )
             print(f"server '{server.name}' added (answers, {server.kind})")
+        elif args.action == "update":
+            update = await registry.update_server(
+                ctx, name=args.name, api_url=api_url, cert_sha256=cert, actor=audit.CLI
+            )
+            print(f"server '{args.name}' updated (answers at the new address)")
+            if update.reinstalled:
+                print(
+                    f"its serverId changed: this is a new Outline installation without the "
+                    f"keys it had. Run `python main.py reconcile --server {args.name}` to "
+                    "re-create its live keys there."
+                )
         elif args.action == "list":
             for server in await registry.list_servers():
                 state = "active" if server.is_active else "disabled"
@@ -107,6 +119,11 @@ async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> None:
             f"{len(r.orphans_deleted)} orphan(s), {len(r.recreated)} re-created, "
             f"{len(r.reapplied)} re-applied; {len(r.missing)} missing"
         )
+        if r.unclaimed:
+            print(
+                f"{r.server}: left {len(r.unclaimed)} old-scheme key(s) alone that this "
+                "database never held (another installation may own them)"
+            )
 
 
 def build_service(settings: Settings, *, pool: BackendPool | None = None) -> web.Application:
@@ -156,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     title = srv.add_parser("title", help="set the name users see for a server")
     title.add_argument("name")
     title.add_argument("title", help='e.g. "🇩🇪 Frankfurt"; "" shows NAME again')
+    update = srv.add_parser("update", help="re-point a server (new URL or certificate)")
+    update.add_argument("name")
+    update.add_argument("api_url", help="the new apiUrl, or the installer's whole JSON line")
+    update.add_argument("--cert-sha256", help="SHA-256 fingerprint of the server certificate")
     srv.add_parser("list", help="list servers (secrets are never printed)")
     for action in ("enable", "disable", "remove"):
         srv.add_parser(action, help=f"{action} a server").add_argument("name")

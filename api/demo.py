@@ -18,8 +18,8 @@ DEMO_SERVER = "demo"
 HOST = "127.0.0.1"
 
 
-async def _stored_address() -> tuple[int, str] | None:
-    """Port and secret prefix of the ``demo`` server saved by an earlier run, if any."""
+async def _stored_address() -> tuple[int, str, str | None] | None:
+    """Port, secret prefix and serverId of the ``demo`` server an earlier run saved, if any."""
     try:
         server = await registry.get_server(DEMO_SERVER)
     except NotFound:
@@ -27,15 +27,18 @@ async def _stored_address() -> tuple[int, str] | None:
     parts = urlsplit(server.api_url)
     if parts.scheme != "http" or parts.hostname != HOST or parts.port is None:
         raise Conflict(f"server '{DEMO_SERVER}' exists and is not the built-in emulator")
-    return parts.port, parts.path
+    return parts.port, parts.path, server.server_uid
 
 
 async def start_demo_server(app: web.Application) -> RunningEmulator:
     """Serve the emulator; register it, or reuse the address an earlier run registered."""
     stored = await _stored_address()
     if stored is not None:
-        port, prefix = stored
-        return await start_emulator(HOST, port, prefix=prefix)
+        port, prefix, server_uid = stored
+        running = await start_emulator(HOST, port, prefix=prefix)
+        if server_uid is not None:  # the same server again, as far as the reconciler can tell
+            running.emulator.server_id = server_uid
+        return running
     running = await start_emulator(HOST, 0)
     try:
         await registry.add_server(

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from db.models import KeyState, VPNKey, VPNServer
 from domain.context import Context
-from domain.keys import remote
+from domain.keys import installation, remote
 from domain.keys.reconcile import reconcile
 
 
@@ -31,7 +31,8 @@ async def drift(ctx: Context, server: VPNServer) -> Drift:
     """How far the database and ``server`` disagree right now."""
     remote_keys = {k.id: k for k in await remote.backend(ctx, server).list_keys()}
     live = {k.remote_id: k for k in await VPNKey.filter(server=server, state=KeyState.LIVE)}
-    ours = {rid for rid in remote_keys if remote.is_ours(rid)}
+    ids = await installation.key_ids()
+    ours = {rid for rid in remote_keys if ids.owns(rid)}
     stale = sum(
         1
         for rid, key in live.items()

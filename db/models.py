@@ -52,6 +52,17 @@ class User(Model):
         return self.demo_issued_at is not None
 
 
+class Installation(Model):
+    """This deployment (one row, ``id`` 1): its prefix starts every key id it creates."""
+
+    id = fields.IntField(primary_key=True, generated=False)
+    key_prefix = fields.CharField(max_length=6)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "installation"
+
+
 class VPNServer(Model):
     """A VPN server the service manages; ``api_url`` is a secret."""
 
@@ -61,6 +72,9 @@ class VPNServer(Model):
     kind = fields.CharField(max_length=16, default="outline")
     api_url = fields.CharField(max_length=512)
     cert_sha256 = fields.CharField(max_length=64, null=True)
+    # Outline's ``serverId`` (``GET /server``): one server is registered once. Rows from
+    # before it was kept get it at the next reconcile, ``server add`` or ``server update``.
+    server_uid = fields.CharField(max_length=64, null=True, unique=True)
     is_active = fields.BooleanField(default=True)
     last_synced_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

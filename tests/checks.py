@@ -1,16 +1,18 @@
 """Assertions shared by tests: database and emulator agree."""
 
 from db.models import KeyState, VPNKey, VPNServer
-from domain.keys.remote import is_ours
+from domain.keys import installation
+from domain.keys.installation import is_legacy
 from vpn.emulator import OutlineEmulator
 
 
 async def drift(server: VPNServer, emulator: OutlineEmulator) -> tuple[set[str], set[str]]:
     """(orphans on the server, live database keys missing on the server)."""
+    ids = await installation.key_ids()
     live = set(
         await VPNKey.filter(server=server, state=KeyState.LIVE).values_list("remote_id", flat=True)
     )
-    remote = {key_id for key_id in emulator.keys if is_ours(key_id)}
+    remote = {key_id for key_id in emulator.keys if ids.owns(key_id) or is_legacy(key_id)}
     return remote - live, live - remote
 
 

@@ -12,7 +12,7 @@ from db.connect import close_database, open_database
 from db.migrate import LOCATION
 from domain.accounts import tokens
 from domain.errors import Unauthorized
-from domain.keys.remote import new_remote_id
+from domain.keys import installation
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATION_FILES = list(Path(LOCATION, "models").glob("*.py"))
@@ -126,8 +126,51 @@ async def test_token_create_prints_it_alone_on_the_last_line(database_url: str) 
     assert out.startswith("billing\trevoked")
 
 
+async def new_remote_id(database_url: str) -> str:
+    """A key id of the installation behind ``database_url``."""
+    await open_database(database_url)
+    try:
+        return (await installation.key_ids()).new()
+    finally:
+        await close_database()
+
+
 async def test_reconcile_prints_what_it_did(database_url: str, outline_server) -> None:
     await run_cli(database_url, "server", "add", "s1", outline_server.api_url)
-    outline_server.emulator.create_key(new_remote_id(), {"name": "lost"})
+    outline_server.emulator.create_key(await new_remote_id(database_url), {"name": "lost"})
+    outline_server.emulator.create_key("730000000000001", {"name": "someone else's"})
     code, out, _ = await run_cli(database_url, "reconcile", "--dry-run")
     assert code == 0 and "s1: would repair 0 unfinished, 1 orphan(s)" in out
+    assert "s1: left 1 old-scheme key(s) alone that this database never held" in out
+
+
+async def test_one_server_cannot_be_registered_twice(database_url: str, outline_server) -> None:
+    assert (await run_cli(database_url, "server", "add", "s1", outline_server.api_url))[0] == 0
+    code, _, err = await run_cli(database_url, "server", "add", "s2", outline_server.api_url)
+    assert code == 1 and "server 's1' already has this address" in err
+    other_address = outline_server.api_url.replace("127.0.0.1", "localhost")
+    code, _, err = await run_cli(database_url, "server", "add", "s2", other_address)
+    assert code == 1 and "this Outline server is already registered as 's1'" in err
+
+
+async def test_server_update_repoints_and_says_when_the_server_was_reinstalled(
+    database_url: str, outline_server, outline_tls_server
+) -> None:
+    await run_cli(database_url, "server", "add", "s1", outline_server.api_url)
+    new = outline_tls_server
+    line = json.dumps({"apiUrl": new.api_url, "certSha256": new.cert_sha256})
+    code, out, err = await run_cli(database_url, "server", "update", "s1", line)
+    assert code == 0, err
+    assert "server 's1' updated" in out
+    assert "serverId changed" in out and "reconcile --server s1" in out
+    assert new.api_url not in out + err
+    code, out, _ = await run_cli(database_url, "server", "list")
+    assert out.startswith("s1\toutline\tactive\tpinned")
+
+
+async def test_server_update_refuses_an_address_that_does_not_answer(
+    database_url: str, outline_server
+) -> None:
+    await run_cli(database_url, "server", "add", "s1", outline_server.api_url)
+    code, _, err = await run_cli(database_url, "server", "update", "s1", "http://127.0.0.1:9/x")
+    assert code == 1 and "s1" in err and "/x" not in err

@@ -10,7 +10,7 @@ from domain.accounts import users
 from domain.accounts.users import UserProfile
 from domain.context import Context
 from domain.errors import ServerTimeout, ServerUnavailable
-from domain.keys import changes, issuing, remote
+from domain.keys import changes, installation, issuing, remote
 from domain.keys.reconcile import reconcile
 from tests.checks import assert_consistent
 
@@ -130,7 +130,7 @@ async def test_reconcile_deletes_orphans_and_leaves_foreign_keys(
     ctx: Context, server, outline_server
 ) -> None:
     client = remote.backend(ctx, server)
-    orphan = remote.new_remote_id()
+    orphan = (await installation.key_ids()).new()
     await client.create_key(orphan, name="lost", limit=None)
     await client.create_key("12", name="theirs", limit=None)
     reports = await reconcile(ctx, dry_run=True)

@@ -6,16 +6,20 @@ when it can, and otherwise leaves a ``creating`` row the reconciler rolls back.
 """
 
 import logging
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+
+from tortoise.exceptions import IntegrityError
 
 from db.models import KeyState, TrafficReset, User, VPNKey, VPNServer
 from domain.context import Context
 from domain.errors import DomainError
-from domain.keys import remote
+from domain.keys import installation, remote
 from vpn.backends import RemoteKey
 
 logger = logging.getLogger(__name__)
+STAGE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +40,18 @@ class KeySpec:
 
 
 async def stage(server: VPNServer, spec: KeySpec) -> VPNKey:
-    """Commit the row of a key about to be created (state ``creating``)."""
+    """Commit the row of a key about to be created (state ``creating``) under a fresh id."""
+    ids = await installation.key_ids()
+    for _ in range(STAGE_ATTEMPTS - 1):
+        with suppress(IntegrityError):  # the random id is taken on this server: draw again
+            return await _insert(server, spec, ids.new())
+    return await _insert(server, spec, ids.new())
+
+
+async def _insert(server: VPNServer, spec: KeySpec, remote_id: str) -> VPNKey:
     return await VPNKey.create(
         server=server,
-        remote_id=remote.new_remote_id(),
+        remote_id=remote_id,
         state=KeyState.CREATING,
         owner_id=spec.owner_id,
         name=spec.name,

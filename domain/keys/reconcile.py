@@ -1,10 +1,13 @@
 """Repairing drift between the database and each server.
 
 * ``creating`` rows older than ``ctx.stale_after`` are rolled back (server key and row);
-* server keys in our id scheme that no live row holds are deleted (orphans);
+* server keys of this installation that no live row holds are deleted (orphans); so are
+  legacy-scheme keys (``73…``) whose row here says they were deleted;
 * live keys missing on the server are re-created with the same credentials, or flagged;
 * live keys whose name or limit differ on the server get the database's values again.
-Keys outside our id scheme are never touched.
+Other keys are never touched: legacy-scheme keys this database never held may be another
+installation's and are only reported (``unclaimed``). A server that answers with another
+``serverId`` than the one registered is not touched at all (see ``server update``).
 """
 
 import logging
@@ -14,7 +17,7 @@ from db.models import KeyState, VPNKey, VPNServer
 from domain import audit
 from domain.context import Context
 from domain.errors import DomainError, NotFound
-from domain.keys import provisioning, remote
+from domain.keys import installation, provisioning, remote
 from domain.keys.locks import KeyBusy, key_lock
 from domain.servers import registry
 from vpn.backends import Backend, RemoteKey
@@ -33,6 +36,7 @@ class ReconcileReport:
     recreated: list[int] = field(default_factory=list)
     reapplied: list[int] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)
+    unclaimed: list[str] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -57,7 +61,7 @@ async def reconcile(
             await _reconcile_server(ctx, srv, report, dry_run=dry_run, actor=actor)
         except DomainError as exc:
             report.error = exc.message
-        if report.changed or report.missing or report.error:
+        if report.changed or report.missing or report.unclaimed or report.error:
             logger.info("reconcile %s: %s", srv.name, report)
         reports.append(report)
     return reports
@@ -67,6 +71,7 @@ async def _reconcile_server(
     ctx: Context, srv: VPNServer, report: ReconcileReport, *, dry_run: bool, actor: str
 ) -> None:
     client = remote.backend(ctx, srv)
+    await registry.check_identity(ctx, srv)
     remote_keys = {k.id: k for k in await remote.call(srv, client.list_keys())}
     rows = await VPNKey.filter(server=srv).exclude(state=KeyState.DELETED)
     stale_before = ctx.now() - ctx.stale_after
@@ -83,11 +88,27 @@ async def _reconcile_server(
             _judge(key, found, report)
         else:
             await _repair(ctx, client, key, found, report, actor)
-    for remote_id in remote_keys.keys() - keep:
-        if remote.is_ours(remote_id):
+    await _delete_orphans(srv, client, remote_keys.keys() - keep, report, dry_run=dry_run)
+
+
+async def _delete_orphans(
+    srv: VPNServer, client: Backend, unheld: set[str], report: ReconcileReport, *, dry_run: bool
+) -> None:
+    """Delete the unheld server keys that are certainly ours; report unknown legacy ones."""
+    ids = await installation.key_ids()
+    legacy = [remote_id for remote_id in unheld if installation.is_legacy(remote_id)]
+    ours_before = set(
+        await VPNKey.filter(server=srv, remote_id__in=legacy, state=KeyState.DELETED).values_list(
+            "remote_id", flat=True
+        )
+    )
+    for remote_id in sorted(unheld):
+        if ids.owns(remote_id) or remote_id in ours_before:
             report.orphans_deleted.append(remote_id)
             if not dry_run:
                 await remote.call(srv, remote.forget_missing(client.delete_key(remote_id)))
+        elif remote_id in legacy:
+            report.unclaimed.append(remote_id)
 
 
 async def _roll_back(ctx: Context, key: VPNKey, report: ReconcileReport, dry_run: bool) -> bool:

@@ -1,6 +1,5 @@
-"""Talking to a key's VPN server: error mapping, intended limits, remote ids."""
+"""Talking to a key's VPN server: error mapping and the limits a key should have there."""
 
-import secrets
 from collections.abc import Awaitable
 from contextlib import suppress
 from typing import TypeVar
@@ -12,28 +11,6 @@ from vpn.backends import Backend, ServerConfig
 from vpn.errors import VpnError, VpnNotFound, VpnTimeout
 
 T = TypeVar("T")
-
-# Every key this service creates has a 15-digit id starting with these digits; the
-# reconciler never touches a server key without it. Ids stay decimal because Outline's
-# per-key metrics report ``parseInt(id)`` (and below 2**53, so it is exact); Outline's own
-# counter ids are small numbers and never collide.
-REMOTE_ID_PREFIX = "73"
-REMOTE_ID_DIGITS = 15
-
-
-def new_remote_id() -> str:
-    """A fresh server-side key id in this service's scheme."""
-    tail = REMOTE_ID_DIGITS - len(REMOTE_ID_PREFIX)
-    return REMOTE_ID_PREFIX + str(secrets.randbelow(10**tail)).zfill(tail)
-
-
-def is_ours(remote_id: str) -> bool:
-    """Whether a server key id follows this service's scheme."""
-    return (
-        len(remote_id) == REMOTE_ID_DIGITS
-        and remote_id.isdigit()
-        and remote_id.startswith(REMOTE_ID_PREFIX)
-    )
 
 
 def backend(ctx: Context, server: VPNServer) -> Backend:

@@ -1,11 +1,13 @@
-"""VPN servers: registration (checked live), look-up, enable/disable/remove, health."""
+"""VPN servers: registration (checked live, once per server), re-pointing, look-up, health."""
 
 import json
 import re
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from db.models import KeyState, VPNKey, VPNServer
@@ -62,6 +64,47 @@ def check_title(title: str | None) -> str | None:
     return title or None
 
 
+def _address(api_url: str) -> tuple[str, int]:
+    """``(host, port)`` of an API URL, the default port filled in."""
+    parts = urlsplit(api_url)
+    return (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+async def _ask_identity(ctx: Context, server: VPNServer) -> str:
+    """The ``serverId`` the server reports (checks that it answers with these credentials)."""
+    info = await remote.call(server, remote.backend(ctx, server).server_info())
+    return info.server_id
+
+
+async def _refuse_duplicates(ctx: Context, server: VPNServer, server_uid: str) -> None:
+    """Refuse ``server`` when another registered server has its address or ``serverId``."""
+    others = await VPNServer.exclude(id=server.id) if server.id else await VPNServer.all()
+    for other in others:
+        if _address(other.api_url) == _address(server.api_url):
+            raise Conflict(f"server '{other.name}' already has this address", server=other.name)
+        if other.server_uid is None:  # registered before serverIds were kept: ask it now
+            with suppress(DomainError):
+                await check_identity(ctx, other)
+        if other.server_uid == server_uid:
+            raise Conflict(
+                f"this Outline server is already registered as '{other.name}'", server=other.name
+            )
+
+
+async def check_identity(ctx: Context, server: VPNServer) -> None:
+    """Make sure ``server`` still is the Outline server registered (fill a missing id)."""
+    server_uid = await _ask_identity(ctx, server)
+    if server.server_uid is None:
+        server.server_uid = server_uid
+        await VPNServer.filter(id=server.id, server_uid=None).update(server_uid=server_uid)
+    elif server.server_uid != server_uid:
+        raise Conflict(
+            f"server '{server.name}' answers as another Outline server than the one registered; "
+            f"if it was reinstalled, run `server update {server.name} …` first",
+            server=server.name,
+        )
+
+
 async def add_server(
     ctx: Context,
     *,
@@ -72,18 +115,51 @@ async def add_server(
     title: str | None = None,
     actor: str,
 ) -> VPNServer:
-    """Register a server after checking that it answers with the given credentials."""
+    """Register a server after checking that it answers and is not registered already."""
     cert_sha256 = cert_sha256.replace(":", "").upper() if cert_sha256 else None
     _validate(name, api_url, cert_sha256, kind)
     title = check_title(title)
     if await VPNServer.exists(name=name):
         raise Conflict(f"server '{name}' already exists", server=name)
     server = VPNServer(name=name, title=title, kind=kind, api_url=api_url, cert_sha256=cert_sha256)
-    await remote.call(server, remote.backend(ctx, server).server_info())
-    async with in_transaction():
-        await server.save()
-        await audit.record(actor, "server.added", details={"server": name, "kind": kind})
+    server.server_uid = await _ask_identity(ctx, server)
+    await _refuse_duplicates(ctx, server, server.server_uid)
+    try:
+        async with in_transaction():
+            await server.save()
+            await audit.record(actor, "server.added", details={"server": name, "kind": kind})
+    except IntegrityError:  # a concurrent `server add` of the same name or server won
+        raise Conflict(f"server '{name}' is already registered", server=name) from None
     return server
+
+
+@dataclass(frozen=True, slots=True)
+class ServerUpdate:
+    """A re-pointed server, and whether it is another Outline installation than before."""
+
+    server: VPNServer
+    reinstalled: bool
+
+
+async def update_server(
+    ctx: Context, *, name: str, api_url: str, cert_sha256: str | None = None, actor: str
+) -> ServerUpdate:
+    """Point a registered server at a new API URL / certificate, after checking it answers."""
+    server = await get_server(name)
+    cert_sha256 = cert_sha256.replace(":", "").upper() if cert_sha256 else None
+    _validate(name, api_url, cert_sha256, server.kind)
+    candidate = VPNServer(
+        id=server.id, name=name, kind=server.kind, api_url=api_url, cert_sha256=cert_sha256
+    )
+    server_uid = await _ask_identity(ctx, candidate)
+    await _refuse_duplicates(ctx, candidate, server_uid)
+    reinstalled = server.server_uid is not None and server.server_uid != server_uid
+    server.api_url, server.cert_sha256, server.server_uid = api_url, cert_sha256, server_uid
+    async with in_transaction():
+        await server.save(update_fields=["api_url", "cert_sha256", "server_uid"])
+        details = {"server": name, "reinstalled": reinstalled}
+        await audit.record(actor, "server.updated", details=details)
+    return ServerUpdate(server, reinstalled)
 
 
 async def get_server(name: str) -> VPNServer:

@@ -26,7 +26,11 @@ class VpnUnavailable(VpnError):
     """The server failed, timed out, dropped the connection or answered 5xx."""
 
 
-class VpnTimeout(VpnUnavailable):
+class VpnNoAnswer(VpnUnavailable):
+    """The request may have reached the server, but no answer came back: it may have acted."""
+
+
+class VpnTimeout(VpnNoAnswer):
     """The server did not answer within the configured timeout."""
 
 

@@ -15,6 +15,7 @@ from vpn.errors import (
     VpnConflict,
     VpnError,
     VpnInvalid,
+    VpnNoAnswer,
     VpnNotFound,
     VpnTimeout,
     VpnUnavailable,
@@ -240,12 +241,14 @@ class OutlineClient:
         except TimeoutError:
             seconds = self._timeout.total
             raise VpnTimeout(self.name, f"{where}: no answer within {seconds}s") from None
-        except aiohttp.ClientResponseError as exc:
-            raise VpnUnavailable(self.name, f"{where}: bad response ({exc.status})") from None
-        except aiohttp.ClientError as exc:
+        except aiohttp.ClientConnectorError as exc:  # never reached the server
             raise VpnUnavailable(self.name, f"{where}: {type(exc).__name__}") from None
+        except aiohttp.ClientResponseError as exc:
+            raise VpnNoAnswer(self.name, f"{where}: bad response ({exc.status})") from None
+        except aiohttp.ClientError as exc:  # dropped after sending: the server may have acted
+            raise VpnNoAnswer(self.name, f"{where}: {type(exc).__name__}") from None
         except ValueError:
-            raise VpnUnavailable(self.name, f"{where}: answer is not valid JSON") from None
+            raise VpnNoAnswer(self.name, f"{where}: answer is not valid JSON") from None
 
     def _status_error(self, where: str, status: int, code: str) -> VpnError:
         text = f"{where}: HTTP {status}" + (f" {code}" if code else "")

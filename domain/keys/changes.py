@@ -1,8 +1,8 @@
 """Changing a live key: expiry, activity, name, traffic limit, deletion.
 
 The server is changed first and the database after it, so a server failure changes
-nothing here; if the process dies between the two, the reconciler re-applies the
-database's intent to the server.
+nothing here; a lost answer is settled first (``domain.keys.outcomes``); if the process
+dies between the two, the reconciler re-applies the database's intent to the server.
 """
 
 from collections.abc import Callable
@@ -13,7 +13,7 @@ from db.models import InactiveReason, KeyState, VPNKey
 from domain import audit
 from domain.context import Context
 from domain.errors import Conflict, Invalid
-from domain.keys import remote
+from domain.keys import outcomes, remote
 from domain.keys.issuing import check_name, live_key
 from domain.keys.locks import key_lock
 from domain.keys.rules import settle
@@ -36,11 +36,25 @@ TRACKED = (
 
 async def push_state(ctx: Context, key: VPNKey, *, name: str, limit: int | None) -> None:
     """Make the server match ``key`` given what it held before (``name``/``limit``)."""
-    client = remote.backend(ctx, key.server)
+    srv, client, remote_id = key.server, remote.backend(ctx, key.server), key.remote_id
     if key.name != name:
-        await remote.call(key.server, client.rename_key(key.remote_id, key.name))
-    if remote.server_limit(key) != limit:
-        await remote.call(key.server, client.set_limit(key.remote_id, remote.server_limit(key)))
+        new_name = key.name
+        await outcomes.apply(
+            srv,
+            client,
+            remote_id,
+            lambda: client.rename_key(remote_id, new_name),
+            lambda found: found.name == new_name,
+        )
+    new_limit = remote.server_limit(key)
+    if new_limit != limit:
+        await outcomes.apply(
+            srv,
+            client,
+            remote_id,
+            lambda: client.set_limit(remote_id, new_limit),
+            lambda found: found.limit == new_limit,
+        )
 
 
 async def change_key(
@@ -146,8 +160,7 @@ async def delete_key(ctx: Context, *, key_id: int, server: str | None, actor: st
     async with key_lock(key_id) as lease:
         key = await live_key(key_id, server)
         srv = await registry.usable_server(key.server.name)
-        client = remote.backend(ctx, srv)
-        await remote.call(srv, remote.forget_missing(client.delete_key(key.remote_id)))
+        await outcomes.delete(srv, remote.backend(ctx, srv), key.remote_id)
         async with lease.transaction():
             key.state, key.deleted_at = KeyState.DELETED, ctx.now()
             await key.save(update_fields=["state", "deleted_at", "updated_at"])

@@ -7,7 +7,7 @@ from domain import audit
 from domain.accounts import users
 from domain.context import Context
 from domain.errors import Conflict, DomainError, Invalid, NotFound
-from domain.keys import provisioning, remote
+from domain.keys import outcomes, provisioning, remote
 from domain.keys.locks import key_lock
 from domain.keys.provisioning import KeySpec
 from domain.keys.rules import settle
@@ -106,8 +106,8 @@ async def create_demo_key(ctx: Context, *, tg_id: int, server: str, actor: str) 
     )
     try:
         return await _issue(ctx, srv, spec, actor=actor, action="key.created")
-    except DomainError:
-        await provisioning.release_demo(tg_id)
+    except DomainError:  # the trial is available again at once
+        await provisioning.release_demo(tg_id, unfinished_too=True)
         raise
 
 
@@ -166,7 +166,8 @@ async def refresh_key(ctx: Context, *, key_id: int, server: str, actor: str) -> 
         async with key_lock(new.id) as new_lease:
             created = await provisioning.push(ctx, srv, new)
             try:
-                await remote.call(srv, remote.forget_missing(client.delete_key(old.remote_id)))
+                # Unconfirmed counts as deleted: the new key is never dropped for a lost answer.
+                await outcomes.delete(srv, client, old.remote_id)
             except DomainError:
                 await provisioning.discard(ctx, srv, new)
                 raise

@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 from db.models import KeyState, TrafficReset, User, VPNKey, VPNServer
 from domain.context import Context
 from domain.errors import DomainError
-from domain.keys import installation, remote
+from domain.keys import installation, outcomes, remote
 from vpn.backends import RemoteKey
 
 logger = logging.getLogger(__name__)
@@ -69,10 +69,11 @@ async def _insert(server: VPNServer, spec: KeySpec, remote_id: str) -> VPNKey:
 
 async def push(ctx: Context, server: VPNServer, key: VPNKey) -> RemoteKey:
     """Create the staged key on the server; on failure undo what can be undone and re-raise."""
-    client = remote.backend(ctx, server)
-    op = client.create_key(key.remote_id, name=key.name, limit=remote.server_limit(key))
     try:
-        return await remote.call(server, op)
+        return await outcomes.create(server, remote.backend(ctx, server), key)
+    except outcomes.KeyIdTaken:
+        await key.delete()  # the server's key under that id is someone else's: leave it
+        raise
     except DomainError:
         await discard(ctx, server, key)
         raise
@@ -81,10 +82,10 @@ async def push(ctx: Context, server: VPNServer, key: VPNKey) -> RemoteKey:
 async def discard(ctx: Context, server: VPNServer, key: VPNKey) -> bool:
     """Delete a never-confirmed key from the server and its row; ``False`` if it must wait."""
     try:
-        await remote.call(
-            server, remote.forget_missing(remote.backend(ctx, server).delete_key(key.remote_id))
-        )
+        gone = await outcomes.delete(server, remote.backend(ctx, server), key.remote_id)
     except DomainError:
+        gone = False
+    if not gone:
         logger.warning("key %s left for the reconciler: server %s failed", key.id, server.name)
         return False
     await key.delete()
@@ -93,9 +94,16 @@ async def discard(ctx: Context, server: VPNServer, key: VPNKey) -> bool:
     return True
 
 
-async def release_demo(tg_id: int) -> None:
-    """Give a user back the demo claim of a demo key that never came to exist."""
-    if not await VPNKey.filter(owner_id=tg_id, is_demo=True).exists():
+async def release_demo(tg_id: int, *, unfinished_too: bool = False) -> None:
+    """Give a user back the demo claim of a demo key that never came to exist.
+
+    Another demo key of the user keeps the claim; ``unfinished_too`` disregards unfinished
+    ones (for the request whose own creation failed: no other one can be in flight then).
+    """
+    others = VPNKey.filter(owner_id=tg_id, is_demo=True)
+    if unfinished_too:
+        others = others.exclude(state=KeyState.CREATING)
+    if not await others.exists():
         await User.filter(id=tg_id).update(demo_issued_at=None)
 
 

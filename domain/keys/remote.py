@@ -19,18 +19,23 @@ def backend(ctx: Context, server: VPNServer) -> Backend:
     return ctx.pool.get(config)
 
 
+def domain_error(server: VPNServer, exc: VpnError) -> ServerUnavailable:
+    """The domain error for a failed VPN call; it names only the server."""
+    if isinstance(exc, VpnTimeout):
+        return ServerTimeout(
+            f"VPN server '{server.name}' did not answer in time", server=server.name
+        )
+    return ServerUnavailable(
+        f"VPN server '{server.name}' failed: {exc.message}", server=server.name
+    )
+
+
 async def call(server: VPNServer, op: Awaitable[T]) -> T:
     """Await a VPN call, turning its failures into domain errors that name only the server."""
     try:
         return await op
-    except VpnTimeout:
-        raise ServerTimeout(
-            f"VPN server '{server.name}' did not answer in time", server=server.name
-        ) from None
     except VpnError as exc:
-        raise ServerUnavailable(
-            f"VPN server '{server.name}' failed: {exc.message}", server=server.name
-        ) from None
+        raise domain_error(server, exc) from None
 
 
 async def forget_missing(op: Awaitable[None]) -> None:

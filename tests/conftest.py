@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -66,18 +67,24 @@ def template_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         asyncio.run(_pg_admin(drop))
 
 
-@pytest.fixture
-async def database_url(template_url: str, tmp_path: Path) -> AsyncIterator[str]:
-    """The URL of a fresh migrated database for this test (not yet opened)."""
+@asynccontextmanager
+async def fresh_database(template_url: str, path: Path) -> AsyncIterator[str]:
+    """A copy of the migrated template (a SQLite file at ``path``), dropped afterwards."""
     if ON_POSTGRES:
         name = f"t_{uuid.uuid4().hex[:12]}"
         await _pg_admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
         yield _pg_url(name)
         await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     else:
-        path = tmp_path / "test.sqlite3"
         shutil.copy(template_url.removeprefix("sqlite://"), path)
         yield f"sqlite://{path}"
+
+
+@pytest.fixture
+async def database_url(template_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a fresh migrated database for this test (not yet opened)."""
+    async with fresh_database(template_url, tmp_path / "test.sqlite3") as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Keys belong to one installation; one Outline server is registered once; re-pointing."""
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from domain.errors import Conflict
 from domain.keys import changes, installation, issuing
 from domain.keys.reconcile import reconcile
 from domain.servers import registry
-from tests.conftest import ON_POSTGRES, TEMPLATE_DB, _pg_admin, _pg_url
+from tests.conftest import fresh_database
 
 ACTOR = "api:test"
 
@@ -23,15 +22,8 @@ ACTOR = "api:test"
 @pytest.fixture
 async def other_database(template_url: str, tmp_path: Path) -> AsyncIterator[str]:
     """A second fresh database: another installation."""
-    if ON_POSTGRES:
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        await _pg_admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
-        yield _pg_url(name)
-        await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    else:
-        path = tmp_path / "other.sqlite3"
-        shutil.copy(template_url.removeprefix("sqlite://"), path)
-        yield f"sqlite://{path}"
+    async with fresh_database(template_url, tmp_path / "other.sqlite3") as url:
+        yield url
 
 
 async def switch_to(url: str) -> None:

@@ -37,24 +37,13 @@ TRACKED = (
 async def push_state(ctx: Context, key: VPNKey, *, name: str, limit: int | None) -> None:
     """Make the server match ``key`` given what it held before (``name``/``limit``)."""
     srv, client, remote_id = key.server, remote.backend(ctx, key.server), key.remote_id
-    if key.name != name:
-        new_name = key.name
-        await outcomes.apply(
-            srv,
-            client,
-            remote_id,
-            lambda: client.rename_key(remote_id, new_name),
-            lambda found: found.name == new_name,
-        )
-    new_limit = remote.server_limit(key)
+    new_name, new_limit = key.name, remote.server_limit(key)
+    if new_name != name:
+        send = lambda: client.rename_key(remote_id, new_name)  # noqa: E731
+        await outcomes.apply(srv, client, remote_id, send, lambda found: found.name == new_name)
     if new_limit != limit:
-        await outcomes.apply(
-            srv,
-            client,
-            remote_id,
-            lambda: client.set_limit(remote_id, new_limit),
-            lambda found: found.limit == new_limit,
-        )
+        send = lambda: client.set_limit(remote_id, new_limit)  # noqa: E731
+        await outcomes.apply(srv, client, remote_id, send, lambda found: found.limit == new_limit)
 
 
 async def change_key(

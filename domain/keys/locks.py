@@ -68,6 +68,7 @@ class Lease:
         held = await (
             VPNKey.filter(id__in=self.key_ids, lock_holder=self.holder)
             .select_for_update()
+            .order_by("id")  # one order for every holder of several rows
             .only("id")
         )
         if len(held) != len(self.key_ids):

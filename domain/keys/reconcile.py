@@ -145,18 +145,13 @@ async def _repair(
         async with key_lock(key.id, wait=0):
             await key.refresh_from_db()  # a change may have landed since the snapshot
             if key.state == KeyState.LIVE:
-                await _repair_live(ctx, client, key, found, report, actor)
+                await _repair_live(client, key, found, report, actor)
     except KeyBusy:
         pass  # being changed right now: that change leaves it consistent
 
 
 async def _repair_live(
-    ctx: Context,
-    client: Backend,
-    key: VPNKey,
-    found: RemoteKey | None,
-    report: ReconcileReport,
-    actor: str,
+    client: Backend, key: VPNKey, found: RemoteKey | None, report: ReconcileReport, actor: str
 ) -> None:
     srv = key.server
     if found is None:

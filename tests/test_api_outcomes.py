@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from api.app_keys import CONTEXT
 from db.models import KeyState, VPNKey, VPNServer
 from domain.keys import outcomes
+from domain.keys.reconcile import reconcile
 from tests.api_fixtures import Api
 from tests.checks import assert_consistent
 from vpn.emulator import KeyRecord
@@ -148,3 +150,21 @@ async def test_a_refresh_the_server_never_answers_leaves_the_old_key_working(api
     assert record.access_url == old["access_url"] and record.limit == 1000
     live = await VPNKey.filter(state=KeyState.LIVE)
     assert [key.id for key in live] == [old["id"]]
+
+
+async def test_an_unconfirmable_delete_is_finished_by_the_reconciler_never_undone(
+    api: Api,
+) -> None:
+    key = await api.new_key()
+    remote_id = (await VPNKey.get(id=key["id"])).remote_id
+    api.emulator.faults.hang_before_next(
+        outcomes.ATTEMPTS, HANG, method="DELETE", path_contains=remote_id
+    )
+    unreadable(api)
+    await api.call("DELETE", key_path(key), expect=200)
+    await asyncio.sleep(HANG)
+    api.emulator.faults.clear()
+    assert remote_id in api.emulator.keys  # the server never acted
+    (report,) = await reconcile(api.client.app[CONTEXT])
+    assert report.orphans_deleted == [remote_id] and report.recreated == []
+    assert remote_id not in api.emulator.keys

@@ -369,7 +369,7 @@ async def test_no_error_or_log_line_contains_the_secret_prefix(
         with pytest.raises(VpnError) as caught:
             await attempt()
         errors.append(caught.value)
-    assert len({type(e) for e in errors}) == 5
+    assert len({type(e) for e in errors}) == 6
     for error in errors:
         shown = "".join(traceback.format_exception(error))
         assert outline_server.prefix not in shown

@@ -2,6 +2,8 @@
 a second serving process on one SQLite file is refused."""
 
 import asyncio
+import os
+import sys
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,9 +14,11 @@ from db.models import KeyState, VPNKey, VPNServer
 from domain import audit
 from domain.accounts import tokens, users
 from domain.accounts.users import UserProfile
+from domain.context import Context
+from domain.keys import issuing
 from tests.checks import assert_consistent
 from tests.conftest import ON_POSTGRES
-from tests.serve_fixtures import Cluster, start_serving, until_serving
+from tests.serve_fixtures import ROOT, Cluster, start_serving, until_serving
 
 needs_postgres = pytest.mark.skipif(not ON_POSTGRES, reason="several serving processes")
 ROUNDS = 20
@@ -123,9 +127,10 @@ async def test_parallel_extensions_add_up_exactly(cluster_of_two: Cluster) -> No
 
 
 @pytest.mark.skipif(ON_POSTGRES, reason="SQLite only")
-async def test_a_second_serving_process_on_one_sqlite_file_is_refused(
-    database_url: str, tmp_path: Path
+async def test_a_second_serving_process_on_one_sqlite_file_is_refused_a_command_is_not(
+    database_url: str, tmp_path: Path, ctx: Context, server: VPNServer
 ) -> None:
+    await issuing.create_key(ctx, server="alpha", actor=audit.CLI)  # for reconcile to lock
     first = start_serving(database_url, tmp_path / "first.log")
     try:
         await until_serving(first)
@@ -134,5 +139,13 @@ async def test_a_second_serving_process_on_one_sqlite_file_is_refused(
         lines = second.log.read_text().strip().splitlines()
         assert len(lines) == 1 and "another process already serves" in lines[0], lines
         assert first.proc.poll() is None
+        env = {**os.environ, "DATABASE_URL": database_url}
+        reconcile = await asyncio.create_subprocess_exec(
+            sys.executable, "main.py", "reconcile", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await reconcile.communicate()
+        assert reconcile.returncode == 0, err  # one-shot commands still run beside it
+        assert b"alpha: repaired 0 unfinished" in out
     finally:
         first.stop()

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 from tortoise.exceptions import OperationalError
+from tqdm import tqdm
 
 from api.app_keys import CONTEXT
 from api.demo import demo_ctx
@@ -23,6 +24,7 @@ from domain.keys.reconcile import reconcile
 from domain.lifecycle.worker import run_worker
 from domain.notices.messenger import Messenger
 from domain.servers import registry
+from domain.servers.drain import drain_server
 from domain.settings import Settings
 from vpn.pool import BackendPool
 
@@ -82,12 +84,42 @@ async def cmd_server(settings: Settings, args: argparse.Namespace) -> None:
         elif args.action == "title":
             server = await registry.set_server_title(args.name, args.title, actor=audit.CLI)
             print(f"server '{server.name}' is shown as '{server.title or server.name}'")
+        elif args.action == "drain":
+            await drain_cli(ctx, args)
         elif args.action in ("enable", "disable"):
             await registry.set_server_active(args.name, args.action == "enable", actor=audit.CLI)
             print(f"server '{args.name}' {args.action}d")
         else:
             await registry.remove_server(args.name, actor=audit.CLI)
             print(f"server '{args.name}' removed")
+
+
+async def drain_cli(ctx: Context, args: argparse.Namespace) -> None:
+    """``server drain``: move every live key off a server, with a progress bar."""
+    with tqdm(desc=f"draining {args.name}", unit="key", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = await drain_server(
+            ctx,
+            name=args.name,
+            actor=audit.CLI,
+            targets=args.to or None,
+            source_down=True if args.source_down else None,
+            progress=progress,
+        )
+    where = ", ".join(f"{name} {n}" for name, n in sorted(report.moved.items())) or "nowhere"
+    print(
+        f"{report.server}: {report.moved.total()} moved ({where}), {len(report.failed)} failed, "
+        f"{report.left} left; {report.leftovers_deleted} old copies deleted; "
+        f"'{report.server}' stays disabled"
+    )
+    for key_id, error in sorted(report.failed.items()):
+        print(f"  key {key_id}: {error}")
+    if not report.complete:
+        raise DomainError(f"{report.left} live keys are still on '{report.server}'; run it again")
 
 
 async def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
@@ -180,6 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_parser("list", help="list servers (secrets are never printed)")
     for action in ("enable", "disable", "remove"):
         srv.add_parser(action, help=f"{action} a server").add_argument("name")
+    drain = srv.add_parser(
+        "drain", help="disable a server and move its live keys to the other active servers"
+    )
+    drain.add_argument("name")
+    drain.add_argument("--to", nargs="+", metavar="OTHER", help="only these target servers")
+    drain.add_argument(
+        "--source-down",
+        action="store_true",
+        help="the server is dead: do not call it (usage it has not reported is lost)",
+    )
 
     tok = sub.add_parser("token", help="manage API tokens").add_subparsers(
         dest="action", required=True

@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from api.metrics import Metrics
+from api.ratelimit import ClientLimiter
 from domain.context import Context
 from domain.settings import Settings
 from vpn.pool import BackendPool
@@ -15,3 +16,5 @@ METRICS = web.AppKey("metrics", Metrics)
 ACTOR = web.RequestKey("actor", str)
 # The OpenAPI document, generated once from the route table.
 OPENAPI = web.AppKey("openapi", dict)
+# Dynamic link fetches per client address.
+LINK_LIMITER = web.AppKey("link_limiter", ClientLimiter)

@@ -7,6 +7,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from db.models import User, VPNKey
+from domain.links.signing import LinkSigner, dynamic_url
 
 
 class FieldError(BaseModel):
@@ -64,6 +65,10 @@ class KeyOut(BaseModel):
     tg_id: int | None = Field(description="owner's Telegram id; null when unbound")
     name: str
     access_url: str = Field(description="the `ss://` URL to paste into an Outline client")
+    dynamic_url: str | None = Field(
+        description="the key's `ssconf://` dynamic link (follows the key across servers); "
+        "null when the service has no PUBLIC_URL"
+    )
     is_active: bool
     inactive_reason: Literal["manual", "expired", "traffic"] | None
     is_demo: bool
@@ -75,7 +80,7 @@ class KeyOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, key: VPNKey) -> "KeyOut":
+    def of(cls, key: VPNKey, links: LinkSigner | None = None) -> "KeyOut":
         """The JSON view of a key row (its `server` must be loaded)."""
         return cls(
             id=key.id,
@@ -83,6 +88,7 @@ class KeyOut(BaseModel):
             tg_id=key.owner_id,
             name=key.name,
             access_url=key.access_url or "",
+            dynamic_url=dynamic_url(links, key),
             is_active=key.is_active,
             inactive_reason=key.inactive_reason.value if key.inactive_reason else None,
             is_demo=key.is_demo,
@@ -132,7 +138,9 @@ def user_reply(user: User, details: str) -> web.Response:
     return reply(UserEnvelope(status=200, details=details, user=UserOut.of(user)))
 
 
-def keys_reply(keys: list[VPNKey], details: str, status: int = 200) -> web.Response:
-    """`{"vpn_keys": […]}`."""
-    payload = [KeyOut.of(key) for key in keys]
+def keys_reply(
+    keys: list[VPNKey], details: str, status: int = 200, *, links: LinkSigner | None = None
+) -> web.Response:
+    """`{"vpn_keys": […]}`; ``links`` (the context's signer) fills in `dynamic_url`."""
+    payload = [KeyOut.of(key, links) for key in keys]
     return reply(KeysEnvelope(status=status, details=details, vpn_keys=payload))

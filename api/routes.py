@@ -96,7 +96,7 @@ ENDPOINTS = [
     Endpoint(
         "PATCH", f"{VPN_TOKEN}/{ID}/{{srv_name}}/", key_changes.patch_key,
         "Change a key (`token_valid_date`, `token_is_active`, `token_name`, "
-        "`token_traffic_limit`); `id` is the key id", "keys",
+        "`token_traffic_limit`, `token_server`); `id` is the key id", "keys",
         response=KeysEnvelope, body=s.KeyChange, params=s.KeyPath, errors=SERVER_ERRORS,
     ),
     Endpoint(

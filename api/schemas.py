@@ -212,11 +212,28 @@ class SetTrafficLimit(Body):
     traffic_limit: Bytes | None = Field(description="bytes; null = unlimited")
 
 
+class SetServer(Body):
+    """Move the key to another server, keeping its id, dynamic link, usage and settings."""
+
+    model_config = ConfigDict(
+        json_schema_extra=example(
+            {"command": "token_server", "server": "beta"},
+            {"command": "token_server", "server": "auto"},
+        )
+    )
+
+    command: Literal["token_server"]
+    server: ServerName = Field(
+        description="the target server's name, or `auto` for the one with the fewest live keys"
+    )
+
+
 class KeyChange(RootModel):
     """Body of `PATCH api/vpn_token/{token_id}/{srv_name}/`: one change, named by `command`."""
 
     root: Annotated[
-        SetValidDate | SetActive | Rename | SetTrafficLimit, Field(discriminator="command")
+        SetValidDate | SetActive | Rename | SetTrafficLimit | SetServer,
+        Field(discriminator="command"),
     ]
 
 

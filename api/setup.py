@@ -4,11 +4,13 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from api.app_keys import CONTEXT, METRICS, OPENAPI, POOL, SETTINGS
+from api.app_keys import CONTEXT, LINK_LIMITER, METRICS, OPENAPI, POOL, SETTINGS
 from api.metrics import Metrics
 from api.middlewares import error_middleware, metrics_middleware
 from api.openapi import openapi_document
+from api.ratelimit import ClientLimiter
 from api.routes import setup_routes
+from api.views.links import setup_link_routes
 from db.connect import close_database, open_database
 from domain.context import Context
 from domain.settings import Settings
@@ -45,4 +47,7 @@ def build_app(settings: Settings, *, pool: BackendPool | None = None) -> web.App
     app[OPENAPI] = openapi_document()
     app.cleanup_ctx.append(resources_ctx(settings, pool))
     setup_routes(app)
+    if settings.public_url:
+        app[LINK_LIMITER] = ClientLimiter(settings.link_fetches_per_minute)
+        setup_link_routes(app)
     return app

@@ -11,13 +11,17 @@ from bot.callbacks import (
     AdminIssueCB,
     AdminKeyAction,
     AdminKeyCB,
+    AdminMoveCB,
+    AdminServerCB,
     AdminUserCB,
     BroadcastAction,
     BroadcastCB,
+    ServerAction,
 )
 from bot.texts import server_button
 from db.models import InactiveReason, VPNKey, VPNServer
-from domain.keys.user_keys import UserOverview
+from domain.keys.user_keys import AUTO_SERVER_ID, UserOverview
+from domain.servers.registry import ServerHealth
 
 
 def _back(builder: InlineKeyboardBuilder, callback_data: AdminCB | AdminUserCB) -> None:
@@ -52,6 +56,32 @@ def refresh_back(section: AdminAction) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text="🔄 " + _("Update"), callback_data=AdminCB(action=section))
     _back(builder, AdminCB(action=AdminAction.MENU))
+    return builder.as_markup()
+
+
+def health(report: list[ServerHealth]) -> InlineKeyboardMarkup:
+    """Drain each enabled server that holds keys · Update · Back."""
+    builder = InlineKeyboardBuilder()
+    for h in report:
+        if h.is_active and h.live_keys and not h.draining:
+            builder.button(
+                text="🚚 " + _("Drain {server}").format(server=h.name),
+                callback_data=AdminServerCB(action=ServerAction.DRAIN, server_id=h.server_id),
+            )
+    builder.button(text="🔄 " + _("Update"), callback_data=AdminCB(action=AdminAction.HEALTH))
+    builder.adjust(1)
+    _back(builder, AdminCB(action=AdminAction.MENU))
+    return builder.as_markup()
+
+
+def drain_confirm(server_id: int) -> InlineKeyboardMarkup:
+    """Yes, drain · Cancel (back to the health screen)."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text="✅ " + _("Yes, drain"),
+        callback_data=AdminServerCB(action=ServerAction.DRAIN_OK, server_id=server_id),
+    )
+    builder.button(text=_("Cancel"), callback_data=AdminCB(action=AdminAction.HEALTH))
     return builder.as_markup()
 
 
@@ -94,7 +124,8 @@ def key_card(key: VPNKey) -> InlineKeyboardMarkup:
         button("⏸ " + _("Disable"), AdminKeyAction.DISABLE)
     button("🔄 " + _("Refresh"), AdminKeyAction.REFRESH)
     button("🗑 " + _("Delete"), AdminKeyAction.DELETE)
-    builder.adjust(2)
+    button("🚚 " + _("Move to another server"), AdminKeyAction.MOVE)
+    builder.adjust(2, 2, 2, 1)
     if key.owner_id is not None:
         _back(builder, AdminUserCB(user_id=key.owner_id))
     else:
@@ -139,8 +170,27 @@ def issue_servers(user_id: int, servers: list[VPNServer]) -> InlineKeyboardMarku
             text=server_button(server),
             callback_data=AdminIssueCB(user_id=user_id, server_id=server.id),
         )
+    auto = AdminIssueCB(user_id=user_id, server_id=AUTO_SERVER_ID)
+    builder.button(text="⚖️ " + _("Least loaded server"), callback_data=auto)
     builder.adjust(1)
     _back(builder, AdminUserCB(user_id=user_id))
+    return builder.as_markup()
+
+
+def move_targets(key: VPNKey, servers: list[VPNServer]) -> InlineKeyboardMarkup:
+    """One button per other active server, the least loaded one, and Cancel."""
+    builder = InlineKeyboardBuilder()
+    for server in servers:
+        if server.id != key.server_id:
+            builder.button(
+                text=f"🌍 {server.name}",
+                callback_data=AdminMoveCB(key_id=key.id, server_id=server.id),
+            )
+    builder.button(text="⚖️ " + _("Least loaded server"), callback_data=AdminMoveCB(key_id=key.id))
+    builder.button(
+        text=_("Cancel"), callback_data=AdminKeyCB(action=AdminKeyAction.SHOW, key_id=key.id)
+    )
+    builder.adjust(1)
     return builder.as_markup()
 
 

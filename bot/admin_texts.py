@@ -50,6 +50,10 @@ def health(report: list[ServerHealth]) -> str:
         state = "" if h.is_active else " (" + _("disabled") + ")"
         live = ngettext("{n} live key here", "{n} live keys here", h.live_keys)
         live = live.format(n=h.live_keys)
+        if h.draining:
+            state += " — " + _("being drained")
+        if h.down_since is not None:
+            state += " — " + _("down since {date}").format(date=fmt_date(h.down_since))
         if h.reachable:
             remote = h.remote_keys or 0
             on_server = ngettext("{n} key on the server", "{n} keys on the server", remote)
@@ -65,6 +69,25 @@ def health(report: list[ServerHealth]) -> str:
     if not report:
         lines.append(_("No servers registered."))
     return "\n".join(lines)
+
+
+def drain_confirm(server: str, live_keys: int) -> str:
+    """The question before a server is drained."""
+    return ngettext(
+        "Drain <b>{server}</b>? It is disabled at once and its {n} live key moves to the "
+        "other active servers (same key, same dynamic link).",
+        "Drain <b>{server}</b>? It is disabled at once and its {n} live keys move to the "
+        "other active servers (same keys, same dynamic links).",
+        live_keys,
+    ).format(server=esc(server), n=live_keys)
+
+
+def drain_started(name: str) -> str:
+    """The answer once a drain is requested."""
+    return "⏳ " + _(
+        "Draining <b>{server}</b>: the worker is moving its keys now. You get a message when "
+        "it is done."
+    ).format(server=esc(name))
 
 
 def user_card(overview: UserOverview, now: datetime) -> str:
@@ -96,19 +119,20 @@ def user_card(overview: UserOverview, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def key_card(key: VPNKey, now: datetime) -> str:
-    """Everything about one key, for an admin."""
-    return "\n".join(
-        (
-            f"#{key.id} <b>{esc(key.name)}</b> — {key_status(key, now)}",
-            _("Owner: {owner}").format(owner=key.owner_id or "—"),
-            _("Server: {server}").format(server=_server(key)),
-            _("Valid: {expiry}").format(expiry=expiry(key, now)),
-            _("Traffic: {usage}").format(usage=usage(key.traffic_used, key.traffic_limit)),
-            _("Trial key: {yes}").format(yes=_("yes") if key.is_demo else _("no")),
-            f"<code>{esc(key.access_url or '')}</code>",
-        )
-    )
+def key_card(key: VPNKey, now: datetime, link: str | None = None) -> str:
+    """Everything about one key, for an admin (its dynamic link too, when it has one)."""
+    lines = [
+        f"#{key.id} <b>{esc(key.name)}</b> — {key_status(key, now)}",
+        _("Owner: {owner}").format(owner=key.owner_id or "—"),
+        _("Server: {server}").format(server=_server(key)),
+        _("Valid: {expiry}").format(expiry=expiry(key, now)),
+        _("Traffic: {usage}").format(usage=usage(key.traffic_used, key.traffic_limit)),
+        _("Trial key: {yes}").format(yes=_("yes") if key.is_demo else _("no")),
+    ]
+    if link is not None:
+        lines.append(_("Dynamic key:") + f" <code>{esc(link)}</code>")
+    lines.append(f"<code>{esc(key.access_url or '')}</code>")
+    return "\n".join(lines)
 
 
 def _server(key: VPNKey) -> str:

@@ -23,6 +23,7 @@ class KeyAction(StrEnum):
     REFRESH = "refresh"
     REFRESH_OK = "refresh_ok"
     RENAME = "rename"
+    STATIC = "static"
 
 
 class AdminAction(StrEnum):
@@ -48,6 +49,7 @@ class AdminKeyAction(StrEnum):
     REFRESH = "refresh"
     DELETE = "del"
     DELETE_OK = "del_ok"
+    MOVE = "move"
 
 
 class BroadcastAction(StrEnum):
@@ -107,6 +109,27 @@ class AdminKeyCB(CallbackData, prefix="ak"):
 
     action: AdminKeyAction
     key_id: int
+
+
+class AdminMoveCB(CallbackData, prefix="am"):
+    """Move a key to the server with id ``server_id`` (0: the least loaded one)."""
+
+    key_id: int
+    server_id: int = 0
+
+
+class ServerAction(StrEnum):
+    """What an admin can do to a server from the health screen."""
+
+    DRAIN = "drain"
+    DRAIN_OK = "drain_ok"
+
+
+class AdminServerCB(CallbackData, prefix="as"):
+    """An admin action on one server."""
+
+    action: ServerAction
+    server_id: int
 
 
 class BroadcastCB(CallbackData, prefix="b"):

@@ -70,6 +70,13 @@ def _largest_two(left: TimeLeft) -> str:
     return " ".join(form.format(n=n) for n, form in units[first : first + 2] if n)
 
 
+def fmt_duration(delta: timedelta) -> str:
+    """``2 days 5 hours`` (the two largest units), at least ``1 minute``."""
+    left = time_left(max(delta, timedelta(minutes=1)))
+    assert left is not None
+    return _largest_two(left)
+
+
 def fmt_left(delta: timedelta) -> str:
     """``2 days 5 hours left`` (the two largest units), or ``less than a minute left``."""
     left = time_left(delta)

@@ -7,6 +7,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import KeyAction, KeyCB, LanguageCB, MenuAction, MenuCB, TrialCB
 from bot.texts import OUTLINE_CLIENTS, server_button
 from db.models import VPNKey, VPNServer
+from domain.keys.user_keys import AUTO_SERVER_ID
 
 LANGUAGE_NAMES = {"en": "🇬🇧 English", "ru": "🇷🇺 Русский"}
 
@@ -49,12 +50,17 @@ def keys_list(keys: list[VPNKey], *, show_trial: bool) -> InlineKeyboardMarkup:
     return back_to_menu(builder)
 
 
-def key_card(key_id: int) -> InlineKeyboardMarkup:
-    """QR code · Refresh · Rename · Back to the list."""
+def key_card(key_id: int, *, dynamic: bool = False) -> InlineKeyboardMarkup:
+    """QR code · (Static key, when the card shows a dynamic link) · Refresh · Rename · Back."""
     builder = InlineKeyboardBuilder()
     builder.button(
         text="📷 " + _("QR code"), callback_data=KeyCB(action=KeyAction.QR, key_id=key_id)
     )
+    if dynamic:
+        builder.button(
+            text="🔑 " + _("Static key (ss://)"),
+            callback_data=KeyCB(action=KeyAction.STATIC, key_id=key_id),
+        )
     builder.button(
         text="🔄 " + _("Refresh"), callback_data=KeyCB(action=KeyAction.REFRESH, key_id=key_id)
     )
@@ -62,7 +68,16 @@ def key_card(key_id: int) -> InlineKeyboardMarkup:
         text="✏️ " + _("Rename"), callback_data=KeyCB(action=KeyAction.RENAME, key_id=key_id)
     )
     builder.button(text="« " + _("Back"), callback_data=MenuCB(action=MenuAction.KEYS))
-    builder.adjust(1, 2, 1)
+    builder.adjust(2 if dynamic else 1, 2, 1)
+    return builder.as_markup()
+
+
+def static_key(key_id: int) -> InlineKeyboardMarkup:
+    """Back to the key's card."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text="« " + _("Back"), callback_data=KeyCB(action=KeyAction.SHOW, key_id=key_id)
+    )
     return builder.as_markup()
 
 
@@ -89,6 +104,8 @@ def trial_servers(servers: list[VPNServer]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for server in servers:
         builder.button(text=server_button(server), callback_data=TrialCB(server_id=server.id))
+    auto = TrialCB(server_id=AUTO_SERVER_ID)
+    builder.button(text="⚖️ " + _("Any server (the least busy)"), callback_data=auto)
     builder.adjust(1)
     return back_to_menu(builder)
 

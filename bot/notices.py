@@ -7,6 +7,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot import admin_notices
 from bot.callbacks import KeyAction, KeyCB, MenuAction, MenuCB
 from bot.formats import fmt_bytes, fmt_date, fmt_left, fmt_percent
 from bot.texts import esc, usage
@@ -52,6 +53,8 @@ def notice_text(kind: str, payload: dict[str, Any], now: datetime) -> str:
     """The message for one notice kind read at ``now``; unknown kinds get a neutral sentence."""
     if kind == BROADCAST:
         return str(payload.get("text", ""))
+    if kind in admin_notices.KINDS:
+        return admin_notices.admin_notice_text(kind, payload)
     name = esc(str(payload.get("key_name") or payload.get("key_id") or ""))
     used = usage(int(payload.get("traffic_used") or 0), payload.get("traffic_limit"))
     texts = {
@@ -76,6 +79,10 @@ def notice_text(kind: str, payload: dict[str, Any], now: datetime) -> str:
             "🔄 Your key “{name}” was replaced by a new one; the old one no longer works."
         ),
         "key_deleted": lambda: _("🗑 Your key “{name}” has been deleted."),
+        "key_moved": lambda: _(
+            "🚚 Your key “{name}” now runs on {server}. The dynamic key keeps working; "
+            "if you use the static ss:// key, copy it again from the key's card."
+        ),
     }
     template = texts.get(kind, lambda: _("ℹ️ Your key “{name}” has changed."))()
     limit = payload.get("traffic_limit")
@@ -94,6 +101,8 @@ def notice_markup(kind: str, payload: dict[str, Any]) -> InlineKeyboardMarkup | 
     """A button to the key the notice is about (none for broadcasts and deleted keys)."""
     if kind in (BROADCAST, "key_deleted"):
         return None
+    if kind in admin_notices.KINDS:
+        return admin_notices.admin_notice_markup()
     builder = InlineKeyboardBuilder()
     key_id = payload.get("key_id")
     if isinstance(key_id, int):

@@ -21,9 +21,10 @@ async def show(event: Event, text: str, markup: InlineKeyboardMarkup | None = No
     await event.answer()
 
 
-async def send_qr(event: Event, key: VPNKey) -> None:
-    """Send the key's access URL as a QR code picture to the chat of ``event``."""
-    photo = BufferedInputFile(qr_png(key.access_url or ""), filename=f"key-{key.id}.png")
+async def send_qr(event: Event, key: VPNKey, link: str | None = None) -> None:
+    """Send the key's dynamic link (else its access URL) as a QR code to the chat of ``event``."""
+    data = link or key.access_url or ""
+    photo = BufferedInputFile(qr_png(data), filename=f"key-{key.id}.png")
     chat_id = event.chat.id if isinstance(event, Message) else event.from_user.id
     if event.bot is not None:
         await event.bot.send_photo(chat_id, photo, caption=qr_caption(key), parse_mode=None)

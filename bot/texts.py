@@ -91,14 +91,23 @@ def keys_list(keys: list[VPNKey], now: datetime) -> str:
     )
 
 
-def key_card(key: VPNKey, now: datetime) -> str:
-    """One key in full: status, limits and the copyable access key."""
+def key_card(key: VPNKey, now: datetime, link: str | None = None) -> str:
+    """One key in full: status, limits and the copyable access key (its dynamic link if any)."""
+    lines = [key_line(key, now), "", _("Your access key (tap to copy):")]
+    if link is None:
+        return "\n".join([*lines, f"<code>{esc(key.access_url or '')}</code>"])
+    hint = _("It keeps working when we move your key to another server.")
+    return "\n".join([*lines, f"<code>{esc(link)}</code>", hint])
+
+
+def static_key(key: VPNKey) -> str:
+    """The static ``ss://`` key, for apps that do not take dynamic links."""
     return "\n".join(
         (
-            key_line(key, now),
-            "",
-            _("Your access key (tap to copy):"),
+            "<b>" + _("Static key of {name}").format(name=esc(key.name)) + "</b>",
+            _("For Outline apps older than 1.8 and other Shadowsocks apps (tap to copy):"),
             f"<code>{esc(key.access_url or '')}</code>",
+            _("It stops working if the key moves to another server; the dynamic key does not."),
         )
     )
 
@@ -154,10 +163,10 @@ def help_text() -> str:
     return connect_steps() + "\n\n" + commands
 
 
-def trial_issued(key: VPNKey, now: datetime) -> str:
+def trial_issued(key: VPNKey, now: datetime, link: str | None = None) -> str:
     """The freshly issued trial key with the connection steps."""
     return "\n\n".join(
-        ("🎁 " + _("Your free trial key is ready!"), key_card(key, now), connect_steps())
+        ("🎁 " + _("Your free trial key is ready!"), key_card(key, now, link), connect_steps())
     )
 
 

@@ -78,6 +78,14 @@ class VPNServer(Model):
     is_active = fields.BooleanField(default=True)
     last_synced_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Health as the worker's watch last saw it (``domain.servers.health``).
+    reachable = fields.BooleanField(default=True)
+    failed_checks = fields.IntField(default=0)
+    checked_at = fields.DatetimeField(null=True)
+    down_since = fields.DatetimeField(null=True)
+    up_since = fields.DatetimeField(null=True)
+    # An admin asked for every key to be moved off this server; the worker does it.
+    draining = fields.BooleanField(default=False)
 
     class Meta:
         table = "vpn_servers"
@@ -114,6 +122,8 @@ class VPNKey(Model):
     previous: fields.ForeignKeyNullableRelation["VPNKey"] = fields.ForeignKeyField(
         "models.VPNKey", related_name="next_keys", null=True, on_delete=fields.SET_NULL
     )
+    # The stored half of the key's dynamic link (``domain.links.signing``).
+    link_id = fields.CharField(max_length=16, null=True, unique=True)
     deleted_at = fields.DatetimeField(null=True)
     # The lease of ``domain.keys.locks``: who is changing the key, and until when at most.
     lock_holder = fields.CharField(max_length=32, null=True)
@@ -129,6 +139,48 @@ class VPNKey(Model):
         table = "vpn_keys"
         unique_together = (("server", "remote_id"),)
         indexes = (("state", "valid_until"), ("state", "owner"))
+
+
+class MoveState(StrEnum):
+    """Where a move of a key to another server is: only ``pending`` ones need repair."""
+
+    PENDING = "pending"
+    DONE = "done"
+    ROLLED_BACK = "rolled_back"
+
+
+class KeyMove(Model):
+    """A key's move between servers, written before the new server is asked for the key.
+
+    While ``pending`` the key row still points at ``from_server``; the switch to
+    ``to_server`` and ``done`` are one transaction, so the reconciler knows which copy is
+    the key's and which is left over.
+    """
+
+    id = fields.IntField(primary_key=True)
+    key: fields.ForeignKeyRelation[VPNKey] = fields.ForeignKeyField(
+        "models.VPNKey", related_name="moves", on_delete=fields.CASCADE
+    )
+    from_server: fields.ForeignKeyRelation[VPNServer] = fields.ForeignKeyField(
+        "models.VPNServer", related_name="moves_out", on_delete=fields.CASCADE
+    )
+    from_remote_id = fields.CharField(max_length=64)
+    to_server: fields.ForeignKeyRelation[VPNServer] = fields.ForeignKeyField(
+        "models.VPNServer", related_name="moves_in", on_delete=fields.CASCADE
+    )
+    to_remote_id = fields.CharField(max_length=64)
+    state = fields.CharEnumField(MoveState, max_length=16, default=MoveState.PENDING)
+    actor = fields.CharField(max_length=128)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    key_id: int
+    from_server_id: int
+    to_server_id: int
+
+    class Meta:
+        table = "key_moves"
+        indexes = (("to_server", "state"),)
 
 
 class ApiToken(Model):

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from domain.links.signing import LinkSigner
 from domain.settings import GIB, Settings
 from vpn.backends import Backend, ServerConfig
 
@@ -30,15 +31,22 @@ class Context:
     clock: Callable[[], datetime] = field(default=utcnow)
     # A ``creating`` key younger than this may still be in flight; the reconciler leaves it.
     stale_after: timedelta = timedelta(minutes=2)
+    # Signs dynamic links; ``None`` when the installation has no ``PUBLIC_URL``.
+    links: LinkSigner | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, pool: BackendProvider) -> "Context":
         """A context with the tunables of ``settings``."""
+        links = None
+        if settings.public_url and settings.link_secret is not None:
+            secret = settings.link_secret.get_secret_value().encode()
+            links = LinkSigner(settings.public_url, secret)
         return cls(
             pool=pool,
             demo_days=settings.demo_days,
             demo_traffic_bytes=settings.demo_traffic_bytes,
             stale_after=timedelta(seconds=max(60.0, 3 * settings.outline_timeout_seconds)),
+            links=links,
         )
 
     def now(self) -> datetime:

@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.bot_fixtures",
     "tests.worker_fixtures",
     "tests.serve_fixtures",
+    "tests.link_fixtures",
 ]
 
 POSTGRES_URL = os.environ.get("DATABASE_URL", "")

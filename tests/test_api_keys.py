@@ -14,6 +14,7 @@ from tests.api_fixtures import Api
 KEY_FIELDS = {
     "id", "server", "tg_id", "name", "access_url", "is_active", "inactive_reason", "is_demo",
     "valid_until", "traffic_limit", "traffic_used", "previous_id", "created_at", "updated_at",
+    "dynamic_url",
 }  # fmt: skip
 UTC_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 DEMO = {"command": "create_demo_token"}

@@ -161,7 +161,13 @@ async def test_the_openapi_schemas_are_the_models_the_views_use(api: Api) -> Non
     assert set(schemas["CreateKey"]["properties"]) == set(CreateKey.model_fields)
     tags = schemas["KeyChange"]["discriminator"]["mapping"]
     assert sorted(tags) == sorted(
-        ["token_valid_date", "token_is_active", "token_name", "token_traffic_limit"]
+        [
+            "token_valid_date",
+            "token_is_active",
+            "token_name",
+            "token_traffic_limit",
+            "token_server",
+        ]
     )
     assert KeyChange.model_json_schema()["discriminator"]["propertyName"] == "command"
 

@@ -46,6 +46,7 @@ def admin_key_buttons(key_id: int, toggle: tuple[str, str] = ("⏸ Disable", "of
         [("+7 days", f"ak:ext7:{key_id}"), ("+30 days", f"ak:ext30:{key_id}")],
         [("📏 Set limit", f"ak:limit:{key_id}"), (toggle[0], f"ak:{toggle[1]}:{key_id}")],
         [("🔄 Refresh", f"ak:refresh:{key_id}"), ("🗑 Delete", f"ak:del:{key_id}")],
+        [("🚚 Move to another server", f"ak:move:{key_id}")],
         [("« Back", "au:100")],
     ]
 
@@ -163,6 +164,7 @@ async def test_admin_refreshes_deletes_and_issues_keys(
     assert choose.text == "New 30-day key for 100: choose a server."
     assert buttons(choose.reply_markup) == [
         [("🌍 alpha", f"ai:100:{ann_key.server_id}")],
+        [("⚖️ Least loaded server", "ai:100:-1")],
         [("« Back", "au:100")],
     ]
     issued, _ = await admin.press(f"ai:100:{ann_key.server_id}", message_id=9)

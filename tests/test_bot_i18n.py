@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 LOCALES = Path(__file__).parent.parent / "bot" / "locales"
+# Texts outside bot/ that use the same catalog (what the Outline app shows for a dynamic link).
+ALSO_EXTRACTED = [Path(__file__).parent.parent / "api" / "link_texts.py"]
 LANGUAGES = ("en", "ru")
 FORMATTER = string.Formatter()
 REFRESH = "pybabel extract/update/compile (see README, Translations)"
@@ -48,6 +50,10 @@ def test_every_string_of_the_bot_is_in_the_catalog(language: str) -> None:
         for _, _, message, _, _ in extract_from_dir(
             LOCALES.parent, method_map=[("**.py", "python")]
         )
+    } | {
+        message
+        for path in ALSO_EXTRACTED
+        for _, message, _, _ in extract_from_file("python", str(path))
     }
     known = {m.id for m in catalog(language) if m.id}
     assert used - known == set(), f"missing from {language}: {REFRESH}"

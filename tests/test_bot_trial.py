@@ -81,6 +81,7 @@ async def test_trial_offers_a_choice_of_active_servers(
     assert buttons(choice.reply_markup) == [
         [("🌍 alpha", f"t:{alpha.id}")],
         [("🌍 beta", f"t:{second_server.id}")],
+        [("⚖️ Any server (the least busy)", "t:-1")],
         [("« Back", "m:home")],
     ]
     assert not await VPNKey.exists(owner_id=100)
@@ -140,6 +141,7 @@ async def test_the_trial_picker_offers_only_answering_servers_by_their_titles(
         assert buttons(choice.reply_markup) == [
             [("🇩🇪 Frankfurt", f"t:{alpha.id}")],
             [("🌍 beta", f"t:{second_server.id}")],
+            [("⚖️ Any server (the least busy)", "t:-1")],
             [("« Back", "m:home")],
         ]
     edit, _, _ = await ann.press(f"t:{alpha.id}", message_id=3)
@@ -147,7 +149,7 @@ async def test_the_trial_picker_offers_only_answering_servers_by_their_titles(
     await boris.send("/start")
     (choice,) = await boris.send("/trial")
     assert choice.text == "Выберите сервер для пробного ключа:"
-    assert [row[0][1] for row in buttons(choice.reply_markup)[:-1]] == [
+    assert [row[0][1] for row in buttons(choice.reply_markup)[:-2]] == [
         f"t:{alpha.id}",
         f"t:{second_server.id}",
     ]
@@ -169,3 +171,13 @@ async def test_when_one_server_answers_the_trial_is_issued_there(
         "Откройте приложение Outline на устройстве, которое хотите подключить, нажмите «+» "
         "и отсканируйте этот код."
     )
+
+
+async def test_any_server_issues_the_trial_on_the_least_loaded_one(
+    tg: BotHarness, second_server: VPNServer
+) -> None:
+    ann = tg.as_user(ANN)
+    await ann.send("/start")
+    await ann.press("t:-1", message_id=3)
+    key = await VPNKey.get(owner_id=100).select_related("server")
+    assert key.is_demo and key.server.name == "alpha"

@@ -10,12 +10,13 @@ from api.schemas import (
     KeyPath,
     Rename,
     SetActive,
+    SetServer,
     SetTrafficLimit,
     SetValidDate,
     valid_until_of,
 )
 from db.models import VPNKey
-from domain.keys import changes
+from domain.keys import changes, moves
 
 
 def _expiry(key: VPNKey) -> str:
@@ -31,7 +32,7 @@ def _activity(key: VPNKey) -> str:
 
 
 async def patch_key(request: web.Request) -> web.Response:
-    """#8-11 One change named by ``command``: expiry, activity, name or traffic limit."""
+    """#8-11 One change named by ``command``: expiry, activity, name, limit or server."""
     path = path_params(request, KeyPath)
     change = (await json_body(request, KeyChange)).root
     ctx = request.app[CONTEXT]
@@ -54,7 +55,10 @@ async def patch_key(request: web.Request) -> web.Response:
             limit = change.traffic_limit
             key = await changes.set_traffic_limit(ctx, traffic_limit=limit, **target)
             details = f"key {key.id} traffic limit {'removed' if limit is None else 'set'}"
-    return keys_reply([key], details)
+        case SetServer():
+            key = await moves.move_key(ctx, target=change.server, **target)
+            details = f"key {key.id} moved to server '{key.server.name}'"
+    return keys_reply([key], details, links=request.app[CONTEXT].links)
 
 
 async def delete_key(request: web.Request) -> web.Response:

@@ -26,7 +26,12 @@ async def post_demo_key(request: web.Request) -> web.Response:
     key = await issuing.create_demo_key(
         request.app[CONTEXT], tg_id=path.tg_id, server=path.srv_name, actor=request[ACTOR]
     )
-    return keys_reply([key], f"demo key {key.id} created for user {path.tg_id}", status=201)
+    return keys_reply(
+        [key],
+        f"demo key {key.id} created for user {path.tg_id}",
+        status=201,
+        links=request.app[CONTEXT].links,
+    )
 
 
 async def post_refresh(request: web.Request) -> web.Response:
@@ -36,7 +41,12 @@ async def post_refresh(request: web.Request) -> web.Response:
     key = await issuing.refresh_key(
         request.app[CONTEXT], key_id=path.token_id, server=path.srv_name, actor=request[ACTOR]
     )
-    return keys_reply([key], f"key {path.token_id} replaced by key {key.id}", status=201)
+    return keys_reply(
+        [key],
+        f"key {path.token_id} replaced by key {key.id}",
+        status=201,
+        links=request.app[CONTEXT].links,
+    )
 
 
 async def post_key(request: web.Request) -> web.Response:
@@ -53,7 +63,12 @@ async def post_key(request: web.Request) -> web.Response:
         days=body.days,
         traffic_limit=body.traffic_limit,
     )
-    return keys_reply([key], f"key {key.id} created on server '{path.srv_name}'", status=201)
+    return keys_reply(
+        [key],
+        f"key {key.id} created on server '{key.server.name}'",
+        status=201,
+        links=request.app[CONTEXT].links,
+    )
 
 
 async def patch_key_owner(request: web.Request) -> web.Response:
@@ -67,4 +82,6 @@ async def patch_key_owner(request: web.Request) -> web.Response:
         force=body.force,
         actor=request[ACTOR],
     )
-    return keys_reply([key], f"key {key.id} bound to user {path.tg_id}")
+    return keys_reply(
+        [key], f"key {key.id} bound to user {path.tg_id}", links=request.app[CONTEXT].links
+    )

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from api.app_keys import ACTOR
+from api.app_keys import ACTOR, CONTEXT
 from api.parsing import json_body, path_params
 from api.responses import keys_reply, user_reply
 from api.schemas import UserBody, UserPath, UserServerPath
@@ -37,4 +37,4 @@ async def get_user_keys(request: web.Request) -> web.Response:
     path = path_params(request, UserServerPath)
     found = await issuing.user_keys(path.tg_id, path.srv_name)
     details = f"{len(found)} key(s) of user {path.tg_id} on server '{path.srv_name}'"
-    return keys_reply(found, details)
+    return keys_reply(found, details, links=request.app[CONTEXT].links)

@@ -6,7 +6,7 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards, texts
@@ -14,11 +14,12 @@ from bot.callbacks import KeyAction, KeyCB, MenuAction, MenuCB
 from bot.middlewares import THROTTLE_FLAG
 from bot.screens import send_qr, show
 from bot.states import RenameKey
-from db.models import User
+from db.models import User, VPNKey
 from domain.audit import tg_actor
 from domain.context import Context
 from domain.errors import DomainError
 from domain.keys import issuing, user_keys
+from domain.links.signing import dynamic_url
 
 
 async def _show_keys(event: Message | CallbackQuery, ctx: Context, db_user: User | None) -> None:
@@ -26,6 +27,11 @@ async def _show_keys(event: Message | CallbackQuery, ctx: Context, db_user: User
     show_trial = not items and (db_user is None or not db_user.has_demo)
     markup = keyboards.keys_list(items, show_trial=show_trial)
     await show(event, texts.keys_list(items, ctx.now()), markup)
+
+
+def _card(key: VPNKey, ctx: Context) -> tuple[str, InlineKeyboardMarkup]:
+    link = dynamic_url(ctx.links, key)
+    return texts.key_card(key, ctx.now(), link), keyboards.key_card(key.id, dynamic=bool(link))
 
 
 async def cmd_keys(message: Message, ctx: Context, db_user: User | None) -> None:
@@ -44,14 +50,20 @@ async def cb_show(
     """A key's card (also where Cancel of a rename or refresh leads)."""
     await state.clear()
     key = await user_keys.user_key(callback.from_user.id, callback_data.key_id)
-    await show(callback, texts.key_card(key, ctx.now()), keyboards.key_card(key.id))
+    await show(callback, *_card(key, ctx))
 
 
-async def cb_qr(callback: CallbackQuery, callback_data: KeyCB) -> None:
+async def cb_qr(callback: CallbackQuery, callback_data: KeyCB, ctx: Context) -> None:
     """Send the key's QR code as a picture."""
     key = await user_keys.user_key(callback.from_user.id, callback_data.key_id)
-    await send_qr(callback, key)
+    await send_qr(callback, key, dynamic_url(ctx.links, key))
     await callback.answer()
+
+
+async def cb_static(callback: CallbackQuery, callback_data: KeyCB) -> None:
+    """The static ss:// key, for apps that do not take dynamic links."""
+    key = await user_keys.user_key(callback.from_user.id, callback_data.key_id)
+    await show(callback, texts.static_key(key), keyboards.static_key(key.id))
 
 
 async def cb_refresh(callback: CallbackQuery, callback_data: KeyCB) -> None:
@@ -71,7 +83,8 @@ async def cb_refresh_ok(callback: CallbackQuery, callback_data: KeyCB, ctx: Cont
         await _restore_card(callback, callback_data.key_id, ctx)
         raise  # the error handler says what went wrong
     text = "✅ " + _("Here is your new key; the old one no longer works.") + "\n\n"
-    await show(callback, text + texts.key_card(key, ctx.now()), keyboards.key_card(key.id))
+    card, markup = _card(key, ctx)
+    await show(callback, text + card, markup)
 
 
 async def _restore_card(callback: CallbackQuery, key_id: int, ctx: Context) -> None:
@@ -100,7 +113,7 @@ async def msg_rename(message: Message, state: FSMContext, ctx: Context, bot: Bot
     )
     await state.clear()
     if data.get("message_id"):
-        card, markup = texts.key_card(key, ctx.now()), keyboards.key_card(key.id)
+        card, markup = _card(key, ctx)
         await bot.edit_message_text(
             card, chat_id=tg_id, message_id=data["message_id"], reply_markup=markup
         )
@@ -134,6 +147,7 @@ def create_router() -> Router:
     on_key(cb_keys, MenuCB.filter(F.action == MenuAction.KEYS))
     on_key(cb_show, KeyCB.filter(F.action == KeyAction.SHOW))
     on_key(cb_qr, KeyCB.filter(F.action == KeyAction.QR))
+    on_key(cb_static, KeyCB.filter(F.action == KeyAction.STATIC))
     on_key(cb_refresh, KeyCB.filter(F.action == KeyAction.REFRESH))
     on_key(
         cb_refresh_ok,

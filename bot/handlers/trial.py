@@ -11,6 +11,7 @@ from bot.screens import send_qr, show
 from domain.audit import tg_actor
 from domain.context import Context
 from domain.keys import user_keys
+from domain.links.signing import dynamic_url
 
 
 async def _trial(
@@ -23,8 +24,13 @@ async def _trial(
     if offer.key is None:
         await show(event, texts.choose_server(), keyboards.trial_servers(offer.servers))
         return NOTHING_ISSUED  # a choice is navigation: not throttled
-    await show(event, texts.trial_issued(offer.key, ctx.now()), keyboards.key_card(offer.key.id))
-    await send_qr(event, offer.key)
+    key, link = offer.key, dynamic_url(ctx.links, offer.key)
+    await show(
+        event,
+        texts.trial_issued(key, ctx.now(), link),
+        keyboards.key_card(key.id, dynamic=bool(link)),
+    )
+    await send_qr(event, key, link)
     return None
 
 

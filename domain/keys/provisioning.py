@@ -16,6 +16,7 @@ from db.models import KeyState, TrafficReset, User, VPNKey, VPNServer
 from domain.context import Context
 from domain.errors import DomainError
 from domain.keys import installation, outcomes, remote
+from domain.links.signing import new_link_id
 from vpn.backends import RemoteKey
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ async def _insert(server: VPNServer, spec: KeySpec, remote_id: str) -> VPNKey:
     return await VPNKey.create(
         server=server,
         remote_id=remote_id,
+        link_id=new_link_id(),
         state=KeyState.CREATING,
         owner_id=spec.owner_id,
         name=spec.name,

@@ -1,6 +1,8 @@
 """Repairing drift between the database and each server.
 
 * ``creating`` rows older than ``ctx.stale_after`` are rolled back (server key and row);
+* moves to the server still ``pending`` after ``ctx.stale_after`` are rolled back (the new
+  copy is deleted; the key never left its old server), fresher ones are left alone;
 * server keys of this installation that no live row holds are deleted (orphans); so are
   legacy-scheme keys (``73…``) whose row here says they were deleted;
 * live keys missing on the server are re-created with the same credentials, or flagged;
@@ -17,7 +19,7 @@ from db.models import KeyState, VPNKey, VPNServer
 from domain import audit
 from domain.context import Context
 from domain.errors import DomainError, NotFound
-from domain.keys import installation, provisioning, remote
+from domain.keys import installation, moves, provisioning, remote
 from domain.keys.locks import KeyBusy, key_lock
 from domain.servers import registry
 from vpn.backends import Backend, RemoteKey
@@ -75,7 +77,8 @@ async def _reconcile_server(
     remote_keys = {k.id: k for k in await remote.call(srv, client.list_keys())}
     rows = await VPNKey.filter(server=srv).exclude(state=KeyState.DELETED)
     stale_before = ctx.now() - ctx.stale_after
-    keep: set[str] = set()
+    keep, moved_back = await moves.settle_moves(ctx, srv, dry_run=dry_run)
+    report.rolled_back.extend(moved_back)
     for key in rows:
         key.server = srv
         if key.state == KeyState.CREATING:

@@ -16,6 +16,8 @@ ISSUED_KEY_DAYS = 30
 PROBE_SECONDS = 3.0
 # Refreshes followed from an old key to the key that replaced it, at most.
 CHAIN_MAX = 100
+# The server id buttons carry for "the least loaded server" (``registry.AUTO``).
+AUTO_SERVER_ID = -1
 
 
 class TrialUsed(Conflict):
@@ -99,18 +101,19 @@ async def start_trial(
     if user.has_demo:
         raise TrialUsed(f"user {tg_id} already received a demo key", user=tg_id)
     active = await registry.list_servers(active_only=True)
-    if server_id is not None:
+    if server_id is not None and server_id != AUTO_SERVER_ID:
         active = [s for s in active if s.id == server_id]
         if not active:
             raise NotFound(f"server {server_id} is not available", server=server_id)
     if not active:
         raise NotFound("no server is available", server=None)
-    if len(active) > 1:
+    if len(active) > 1 and server_id is None:
         active = await answering(ctx, active)
-    if len(active) > 1:
+    if len(active) > 1 and server_id is None:
         return TrialOffer(servers=active)
+    name = registry.AUTO if server_id == AUTO_SERVER_ID else active[0].name
     try:
-        key = await issuing.create_demo_key(ctx, tg_id=tg_id, server=active[0].name, actor=actor)
+        key = await issuing.create_demo_key(ctx, tg_id=tg_id, server=name, actor=actor)
     except Conflict:
         if (await users.get_user(tg_id)).has_demo:  # lost a race with itself
             raise TrialUsed(f"user {tg_id} already received a demo key", user=tg_id) from None
@@ -139,11 +142,15 @@ async def answering(ctx: Context, servers: list[VPNServer]) -> list[VPNServer]:
 async def issue_user_key(
     ctx: Context, *, tg_id: int, server_id: int, actor: str, days: int = ISSUED_KEY_DAYS
 ) -> VPNKey:
-    """A new key ("Key N") for ``tg_id`` on the server with id ``server_id`` (admin action)."""
-    server = await VPNServer.get_or_none(id=server_id)
-    if server is None:
-        raise NotFound(f"server {server_id} not found", server=server_id)
-    return await issuing.create_key(ctx, server=server.name, tg_id=tg_id, days=days, actor=actor)
+    """A new key ("Key N") for ``tg_id`` on the server with id ``server_id`` (admin action;
+    ``AUTO_SERVER_ID``: the least loaded one)."""
+    name = registry.AUTO
+    if server_id != AUTO_SERVER_ID:
+        server = await VPNServer.get_or_none(id=server_id)
+        if server is None:
+            raise NotFound(f"server {server_id} not found", server=server_id)
+        name = server.name
+    return await issuing.create_key(ctx, server=name, tg_id=tg_id, days=days, actor=actor)
 
 
 async def user_overview(query: str | int) -> UserOverview:

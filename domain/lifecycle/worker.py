@@ -25,6 +25,8 @@ from domain.notices.ratelimit import RateLimiter
 from domain.notices.reminders import send_reminders
 from domain.notices.webhooks import WebhookSender, deliver_webhooks
 from domain.redact import describe
+from domain.servers.drain import run_requested_drains
+from domain.servers.health import fail_over, watch_servers
 from domain.settings import Settings
 from domain.traffic.ledger import sync_traffic
 
@@ -108,6 +110,8 @@ class Worker:
                 delay=min(s.reconcile_seconds, RECONCILE_GRACE),
             ),
         ]
+        loops.append(Loop("health", s.health_check_seconds, self.watch_health))
+        loops.append(Loop("drains", s.health_check_seconds, self.drain_servers))
         if self.messenger is not None:
             loops.append(Loop("notices", s.outbox_poll_seconds, self.drain_notices))
         if self.webhooks is not None:
@@ -123,6 +127,18 @@ class Worker:
         """Repair drift between the database and the servers; drop old outbox rows."""
         await reconcile(self.ctx)
         await attempts.forget_finished(self.ctx.now() - OUTBOX_KEEP)
+
+    async def watch_health(self) -> None:
+        """Check every active server; alert on changes; fail over servers down too long."""
+        admins = self.settings.admin_ids
+        await watch_servers(self.ctx, admins)
+        if self.settings.failover_minutes is not None:
+            after = timedelta(minutes=self.settings.failover_minutes)
+            await fail_over(self.ctx, admins, after)
+
+    async def drain_servers(self) -> None:
+        """Drain the servers admins asked to drain."""
+        await run_requested_drains(self.ctx, self.settings.admin_ids)
 
     async def drain_notices(self) -> None:
         """Deliver Telegram notices until none is due."""

@@ -30,6 +30,7 @@ CHANGE_KINDS = {
     "key.enabled": "key_enabled",
     "key.refreshed": "key_refreshed",
     "key.deleted": "key_deleted",
+    "key.moved": "key_moved",
 }
 # Rule transitions: the owner hears of them whoever caused them.
 RULE_KINDS = {

@@ -5,9 +5,11 @@ import re
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from tortoise.exceptions import IntegrityError
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from db.models import KeyState, VPNKey, VPNServer
@@ -17,6 +19,8 @@ from domain.errors import Conflict, DomainError, Invalid, NotFound
 from domain.keys import remote
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+# Where a new key may be asked for: the active server with the fewest live keys.
+AUTO = "auto"
 CERT_RE = re.compile(r"[0-9A-Fa-f]{64}")
 KINDS = ("outline",)
 TITLE_MAX = 64
@@ -33,6 +37,10 @@ class ServerHealth:
     remote_keys: int | None
     live_keys: int
     error: str | None
+    server_id: int = 0
+    # What the health watch recorded: down since when (None: up), and a drain in progress.
+    down_since: datetime | None = None
+    draining: bool = False
 
 
 def parse_installer_line(text: str) -> tuple[str, str | None]:
@@ -47,6 +55,8 @@ def parse_installer_line(text: str) -> tuple[str, str | None]:
 def _validate(name: str, api_url: str, cert_sha256: str | None, kind: str) -> None:
     if not NAME_RE.fullmatch(name):
         raise Invalid("server name must match [a-z0-9][a-z0-9_-]{0,31}", field="name")
+    if name == AUTO:
+        raise Invalid(f"'{AUTO}' is reserved: it picks the least loaded server", field="name")
     parts = urlsplit(api_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid("API URL must be an http(s) URL", field="api_url")
@@ -170,12 +180,38 @@ async def get_server(name: str) -> VPNServer:
     return server
 
 
-async def usable_server(name: str) -> VPNServer:
-    """The server called ``name``, refusing a disabled one."""
+async def usable_server(name: str, *, exclude: int | None = None) -> VPNServer:
+    """The server called ``name`` (``auto``: the least loaded one), refusing a disabled one."""
+    if name == AUTO:
+        return await least_loaded(exclude=exclude)
     server = await get_server(name)
     if not server.is_active:
         raise Conflict(f"server '{name}' is disabled", server=name)
     return server
+
+
+async def live_key_counts() -> dict[int, int]:
+    """Live keys per server id."""
+    rows = (
+        await VPNKey.filter(state=KeyState.LIVE)
+        .annotate(n=Count("id"))
+        .group_by("server_id")
+        .values("server_id", "n")
+    )
+    return {row["server_id"]: int(row["n"]) for row in rows}
+
+
+async def least_loaded(*, exclude: int | None = None) -> VPNServer:
+    """The active, reachable server (not being drained) with the fewest live keys."""
+    candidates = [
+        s
+        for s in await list_servers(active_only=True)
+        if s.reachable and not s.draining and s.id != exclude
+    ]
+    if not candidates:
+        raise Conflict("no active server is available for new keys", server=AUTO)
+    counts = await live_key_counts()
+    return min(candidates, key=lambda s: (counts.get(s.id, 0), s.name))
 
 
 async def list_servers(*, active_only: bool = False) -> list[VPNServer]:
@@ -219,10 +255,19 @@ async def remove_server(name: str, *, actor: str) -> None:
 async def check_health(ctx: Context, server: VPNServer) -> ServerHealth:
     """Ask one server for its keys and time the answer."""
     live = await VPNKey.filter(server=server, state=KeyState.LIVE).count()
+    recorded = {
+        "server_id": server.id,
+        "down_since": server.down_since,
+        "draining": server.draining,
+    }
     started = time.perf_counter()
     try:
         keys = await remote.call(server, remote.backend(ctx, server).list_keys())
     except DomainError as exc:
-        return ServerHealth(server.name, server.is_active, False, None, None, live, exc.message)
+        return ServerHealth(
+            server.name, server.is_active, False, None, None, live, exc.message, **recorded
+        )
     latency = (time.perf_counter() - started) * 1000
-    return ServerHealth(server.name, server.is_active, True, latency, len(keys), live, None)
+    return ServerHealth(
+        server.name, server.is_active, True, latency, len(keys), live, None, **recorded
+    )

@@ -8,7 +8,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot import admin_keyboards, admin_texts
-from bot.callbacks import AdminKeyAction, AdminKeyCB
+from bot.callbacks import AdminKeyAction, AdminKeyCB, AdminMoveCB
 from bot.middlewares import THROTTLE_FLAG
 from bot.screens import show
 from bot.states import AdminInput
@@ -16,7 +16,9 @@ from bot.texts import esc
 from db.models import VPNKey
 from domain.audit import tg_actor
 from domain.context import Context
-from domain.keys import changes, user_keys
+from domain.keys import changes, moves, user_keys
+from domain.links.signing import dynamic_url
+from domain.servers import registry
 from domain.settings import GIB
 
 A = AdminKeyAction
@@ -24,7 +26,8 @@ NO_LIMIT = {"-", "—", "∞", "none", "no", "нет"}
 
 
 async def _card(callback: CallbackQuery, key: VPNKey, ctx: Context, note: str = "") -> None:
-    text = (note + "\n\n" if note else "") + admin_texts.key_card(key, ctx.now())
+    card = admin_texts.key_card(key, ctx.now(), dynamic_url(ctx.links, key))
+    text = (note + "\n\n" if note else "") + card
     await show(callback, text, admin_keyboards.key_card(key))
 
 
@@ -101,6 +104,28 @@ async def cb_limit(callback: CallbackQuery, callback_data: AdminKeyCB, state: FS
     await show(callback, admin_texts.limit_prompt(key), admin_keyboards.key_cancel(key.id))
 
 
+async def cb_move(callback: CallbackQuery, callback_data: AdminKeyCB) -> None:
+    """Ask where the key should go."""
+    key = await user_keys.user_key(callback.from_user.id, callback_data.key_id, any_owner=True)
+    servers = await registry.list_servers(active_only=True)
+    text = _("Move key #{id} “{name}” from {server} to:").format(
+        id=key.id, name=esc(key.name), server=esc(key.server.name)
+    )
+    await show(callback, text, admin_keyboards.move_targets(key, servers))
+
+
+async def cb_move_ok(callback: CallbackQuery, callback_data: AdminMoveCB, ctx: Context) -> None:
+    """Move the key (same id, link, usage and settings) and show its card."""
+    key = await moves.move_to(
+        ctx,
+        key_id=callback_data.key_id,
+        server_id=callback_data.server_id or None,
+        actor=tg_actor(callback.from_user.id),
+    )
+    note = "✅ " + _("Moved to {server}.").format(server=esc(key.server.name))
+    await _card(callback, key, ctx, note)
+
+
 def parse_limit(text: str) -> int | None:
     """GB typed by an admin as bytes; ``None`` for no limit; ``ValueError`` when unreadable."""
     text = text.strip().lower().replace(",", ".")
@@ -130,7 +155,7 @@ async def msg_limit(message: Message, state: FSMContext, ctx: Context, bot: Bot)
     await state.clear()
     if data.get("message_id"):
         await bot.edit_message_text(
-            admin_texts.key_card(key, ctx.now()),
+            admin_texts.key_card(key, ctx.now(), dynamic_url(ctx.links, key)),
             chat_id=message.chat.id,
             message_id=data["message_id"],
             reply_markup=admin_keyboards.key_card(key),
@@ -149,6 +174,8 @@ def create_router() -> Router:
     on(cb_delete, AdminKeyCB.filter(F.action == A.DELETE))
     on(cb_delete_ok, AdminKeyCB.filter(F.action == A.DELETE_OK))
     on(cb_limit, AdminKeyCB.filter(F.action == A.LIMIT))
+    on(cb_move, AdminKeyCB.filter(F.action == A.MOVE))
+    on(cb_move_ok, AdminMoveCB.filter(), flags={THROTTLE_FLAG: "admin_move"})
     router.message.register(
         msg_limit, StateFilter(AdminInput.traffic_limit), F.text, ~F.text.startswith("/")
     )

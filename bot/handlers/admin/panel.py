@@ -10,13 +10,14 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot import admin_keyboards, admin_texts
-from bot.callbacks import AdminAction, AdminCB
+from bot.callbacks import AdminAction, AdminCB, AdminServerCB, ServerAction
 from bot.screens import show
 from bot.states import AdminInput
+from domain.audit import tg_actor
 from domain.context import Context
 from domain.errors import DomainError
 from domain.keys import user_keys
-from domain.servers import stats
+from domain.servers import drain, stats
 
 
 async def cmd_admin(message: Message, state: FSMContext) -> None:
@@ -41,8 +42,23 @@ async def cb_stats(callback: CallbackQuery) -> None:
 async def cb_health(callback: CallbackQuery, ctx: Context) -> None:
     """Every server checked now."""
     report = await stats.servers_health(ctx)
+    await show(callback, admin_texts.health(report), admin_keyboards.health(report))
+
+
+async def cb_drain(callback: CallbackQuery, callback_data: AdminServerCB) -> None:
+    """Ask before draining a server."""
+    plan = await drain.plan_drain(callback_data.server_id)
+    text = admin_texts.drain_confirm(plan.server, plan.live_keys)
+    await show(callback, text, admin_keyboards.drain_confirm(plan.server_id))
+
+
+async def cb_drain_ok(callback: CallbackQuery, callback_data: AdminServerCB) -> None:
+    """Disable the server and have the worker move its keys."""
+    server = await drain.request_drain(
+        callback_data.server_id, actor=tg_actor(callback.from_user.id)
+    )
     markup = admin_keyboards.refresh_back(AdminAction.HEALTH)
-    await show(callback, admin_texts.health(report), markup)
+    await show(callback, admin_texts.drain_started(server.name), markup)
 
 
 async def cmd_cancel(message: Message, state: FSMContext, ctx: Context, bot: Bot) -> None:
@@ -76,4 +92,7 @@ def create_router() -> Router:
     router.callback_query.register(cb_menu, AdminCB.filter(menu))
     router.callback_query.register(cb_stats, AdminCB.filter(F.action == AdminAction.STATS))
     router.callback_query.register(cb_health, AdminCB.filter(F.action == AdminAction.HEALTH))
+    on_server = AdminServerCB.filter
+    router.callback_query.register(cb_drain, on_server(F.action == ServerAction.DRAIN))
+    router.callback_query.register(cb_drain_ok, on_server(F.action == ServerAction.DRAIN_OK))
     return router

@@ -15,6 +15,7 @@ from bot.states import AdminInput
 from domain.audit import tg_actor
 from domain.context import Context
 from domain.keys import user_keys
+from domain.links.signing import dynamic_url
 from domain.servers import registry
 
 
@@ -61,7 +62,8 @@ async def cb_issue(callback: CallbackQuery, callback_data: AdminIssueCB, ctx: Co
         server_id=callback_data.server_id,
         actor=tg_actor(callback.from_user.id),
     )
-    text = "✅ " + _("Key issued.") + "\n\n" + admin_texts.key_card(key, ctx.now())
+    card = admin_texts.key_card(key, ctx.now(), dynamic_url(ctx.links, key))
+    text = "✅ " + _("Key issued.") + "\n\n" + card
     await show(callback, text, admin_keyboards.key_card(key))
 
 

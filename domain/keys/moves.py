@@ -1,0 +1,190 @@
+"""Moving a key to another server, keeping its id, dynamic link, usage and settings.
+
+The order leaves the key working at every step and every copy findable:
+
+1. a ``pending`` ``KeyMove`` row names the new copy (target server, a fresh remote id);
+2. the copy is created on the target (same name, the allowance left as its limit);
+3. one transaction points the key at the copy (only if nobody changed it meanwhile),
+   books the usage the old server had not yet reported, and marks the move ``done``;
+4. the old copy is deleted; if its server does not answer, it is an orphan the
+   reconciler deletes when it answers again.
+
+A failure before 3 deletes the new copy (or leaves the pending move to the reconciler,
+which rolls back moves older than ``ctx.stale_after``): the key stays where it was.
+"""
+
+import logging
+
+from db.models import KeyMove, KeyState, MoveState, TrafficBucket, VPNKey, VPNServer
+from domain import audit
+from domain.context import Context
+from domain.errors import Conflict, DomainError, Invalid
+from domain.keys import installation, outcomes, remote
+from domain.keys.issuing import live_key
+from domain.keys.locks import KeyBusy, Lease, key_lock
+from domain.servers import registry
+from vpn.backends import RemoteKey
+
+logger = logging.getLogger(__name__)
+# Attempts at step 3 when the traffic ledger booked the key between our reads.
+SWITCH_ATTEMPTS = 3
+
+
+async def unbooked_usage(ctx: Context, key: VPNKey) -> int:
+    """Bytes the key's server counted that the ledger has not booked yet."""
+    counters = await remote.call(key.server, remote.backend(ctx, key.server).usage())
+    return max(0, counters.get(key.remote_id, 0) - key.usage_baseline)
+
+
+async def move_key(
+    ctx: Context,
+    *,
+    key_id: int,
+    server: str | None,
+    target: str,
+    actor: str,
+    source_down: bool = False,
+) -> VPNKey:
+    """Move a live key to ``target`` (a server name or ``auto``).
+
+    ``source_down`` skips every call to the key's current server (failover): usage it has
+    not reported is lost and its copy is left for the reconciler.
+    """
+    async with key_lock(key_id) as lease:
+        key = await live_key(key_id, server)
+        src = key.server
+        dst = await registry.usable_server(target, exclude=src.id)
+        if dst.id == src.id:
+            raise Invalid(f"key {key_id} is already on server '{dst.name}'", field="server")
+        used = key.traffic_used + (0 if source_down else await unbooked_usage(ctx, key))
+        move = await KeyMove.create(
+            key=key,
+            from_server=src,
+            from_remote_id=key.remote_id,
+            to_server=dst,
+            to_remote_id=(await installation.key_ids()).new(),
+            actor=actor,
+        )
+        created = await _create_copy(ctx, key, move, dst, used)
+        await _switch(ctx, lease, key, move, (src, dst), created, used, source_down=source_down)
+        if not source_down:
+            await _delete_old_copy(ctx, src, move)
+        return await VPNKey.get(id=key_id).select_related("server")
+
+
+def _copy_of(key: VPNKey, move: KeyMove, used: int) -> VPNKey:
+    """The key as the target server should hold it: the move's id, nothing counted yet."""
+    return VPNKey(
+        remote_id=move.to_remote_id,
+        name=key.name,
+        is_active=key.is_active,
+        traffic_limit=key.traffic_limit,
+        traffic_used=used,
+        usage_baseline=0,
+    )
+
+
+async def _create_copy(
+    ctx: Context, key: VPNKey, move: KeyMove, dst: VPNServer, used: int
+) -> RemoteKey:
+    try:
+        return await outcomes.create(dst, remote.backend(ctx, dst), _copy_of(key, move, used))
+    except DomainError:
+        await undo_move(ctx, move, dst)
+        raise
+
+
+async def _switch(
+    ctx: Context,
+    lease: Lease,
+    key: VPNKey,
+    move: KeyMove,
+    servers: tuple[VPNServer, VPNServer],
+    created: RemoteKey,
+    used: int,
+    *,
+    source_down: bool,
+) -> None:
+    """Point the key at its new copy, unless it changed since it was read (then re-read)."""
+    for _ in range(SWITCH_ATTEMPTS):
+        async with lease.transaction():
+            switched = await VPNKey.filter(
+                id=key.id,
+                state=KeyState.LIVE,
+                server_id=move.from_server_id,
+                remote_id=move.from_remote_id,
+                traffic_used=key.traffic_used,
+                usage_baseline=key.usage_baseline,
+            ).update(
+                server_id=move.to_server_id,
+                remote_id=move.to_remote_id,
+                access_url=created.access_url,
+                traffic_used=used,
+                usage_baseline=0,
+            )
+            if switched:
+                # The hourly history described the old server's counter.
+                await TrafficBucket.filter(key_id=key.id).delete()
+                move.state, move.finished_at = MoveState.DONE, ctx.now()
+                await move.save(update_fields=["state", "finished_at"])
+                src, key.server = servers
+                key.remote_id, key.access_url = move.to_remote_id, created.access_url
+                key.traffic_used, key.usage_baseline = used, 0
+                details = {"from": src.name, "to": key.server.name}
+                await audit.record(move.actor, "key.moved", key=key, details=details)
+                return
+        await key.refresh_from_db()
+        if key.state != KeyState.LIVE or key.remote_id != move.from_remote_id:
+            break
+        used = key.traffic_used + (0 if source_down else await unbooked_usage(ctx, key))
+    await undo_move(ctx, move, servers[1])
+    raise Conflict(f"key {key.id} changed while it was being moved; try again", key=key.id)
+
+
+async def _delete_copy(ctx: Context, server: VPNServer, remote_id: str, move: KeyMove) -> bool:
+    """Delete one copy of a moving key; ``False`` (logged) unless the server confirmed it."""
+    try:
+        gone = await outcomes.delete(server, remote.backend(ctx, server), remote_id)
+    except DomainError:
+        gone = False
+    if not gone:
+        logger.warning("move %s: a copy is left on %s for the reconciler", move.id, server.name)
+    return gone
+
+
+async def _delete_old_copy(ctx: Context, src: VPNServer, move: KeyMove) -> None:
+    await _delete_copy(ctx, src, move.from_remote_id, move)
+
+
+async def undo_move(ctx: Context, move: KeyMove, dst: VPNServer) -> bool:
+    """Delete a pending move's copy on the target; ``False`` if it must wait (stays pending)."""
+    if not await _delete_copy(ctx, dst, move.to_remote_id, move):
+        return False
+    move.state, move.finished_at = MoveState.ROLLED_BACK, ctx.now()
+    await move.save(update_fields=["state", "finished_at"])
+    return True
+
+
+async def settle_moves(
+    ctx: Context, srv: VPNServer, *, dry_run: bool
+) -> tuple[set[str], list[int]]:
+    """For the reconciler of ``srv``: remote ids of moves still in flight to it (keep them),
+    and the keys whose stale moves to it were (or, in a dry run, would be) rolled back."""
+    pending = await KeyMove.filter(to_server=srv, state=MoveState.PENDING)
+    stale_before = ctx.now() - ctx.stale_after
+    in_flight, rolled_back = set(), []
+    for move in pending:
+        if move.created_at > stale_before:
+            in_flight.add(move.to_remote_id)
+            continue
+        rolled_back.append(move.key_id)
+        if dry_run:
+            continue
+        try:
+            async with key_lock(move.key_id, wait=0):
+                await move.refresh_from_db()
+                if move.state == MoveState.PENDING and not await undo_move(ctx, move, srv):
+                    in_flight.add(move.to_remote_id)
+        except KeyBusy:  # its move (or another change) is running right now
+            in_flight.add(move.to_remote_id)
+    return in_flight, rolled_back

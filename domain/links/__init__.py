@@ -1,0 +1,1 @@
+"""Dynamic access keys: one stable ssconf:// link per key, answering its current server."""

@@ -53,32 +53,45 @@ async def test_a_failed_usage_read_on_the_old_server_changes_nothing(
 
 
 @pytest.mark.parametrize(
-    ("fault", "status"),
-    [("fail_next", 502), ("hang_next", 504), ("drop_next", 502), ("hang_before_next", 504)],
+    ("fault", "times", "status"),
+    [("fail_next", 1, 502), ("hang_before_next", 10, 504), ("fail_next", 10, 502)],
 )
 async def test_a_failed_create_on_the_new_server_leaves_the_key_where_it_was(
-    link_api: Api, servers: dict[str, OutlineEmulator], fault: str, status: int
+    link_api: Api, servers: dict[str, OutlineEmulator], fault: str, times: int, status: int
 ) -> None:
     key = await link_api.new_key()
     options = {"seconds": HANG} if fault.startswith("hang") else {}
-    getattr(servers["beta"].faults, fault)(method="PUT", **options)
+    getattr(servers["beta"].faults, fault)(times, method="PUT", **options)
     await move(link_api, key, expect=status)
-    await asyncio.sleep(HANG - 0.9 if fault == "hang_next" else 0)  # the late create lands
     assert await server_of(key) == "alpha"
     assert (await KeyMove.get(key_id=key["id"])).state == MoveState.ROLLED_BACK
     await assert_consistent(link_api, servers)
     assert not servers["beta"].keys
 
 
-async def test_a_copy_that_cannot_be_undone_is_rolled_back_by_the_reconciler(
+@pytest.mark.parametrize("fault", ["hang_next", "drop_next"])
+async def test_a_create_whose_answer_was_lost_is_settled_and_the_move_completes(
+    link_api: Api, servers: dict[str, OutlineEmulator], fault: str
+) -> None:
+    key = await link_api.new_key()
+    options = {"seconds": HANG} if fault == "hang_next" else {}
+    getattr(servers["beta"].faults, fault)(method="PUT", **options)
+    [moved] = (await move(link_api, key, expect=200))["vpn_keys"]
+    assert moved["server"] == "beta" and await server_of(key) == "beta"
+    await asyncio.sleep(HANG - 0.9 if fault == "hang_next" else 0)
+    await assert_consistent(link_api, servers)
+    assert not servers["alpha"].keys and len(servers["beta"].keys) == 1
+
+
+async def test_a_move_that_cannot_be_undone_is_rolled_back_by_the_reconciler(
     link_api: Api, servers: dict[str, OutlineEmulator]
 ) -> None:
     key = await link_api.new_key()
-    servers["beta"].faults.drop_next(method="PUT")  # created, answer lost
-    servers["beta"].faults.fail_next(method="DELETE")  # and the undo fails
+    servers["beta"].faults.fail_next(method="PUT")  # the create fails
+    servers["beta"].faults.fail_next(10, method="DELETE")  # and so does its undo
     await move(link_api, key, expect=502)
-    assert len(servers["beta"].keys) == 1
     assert (await KeyMove.get(key_id=key["id"])).state == MoveState.PENDING
+    servers["beta"].faults.clear()
     await assert_consistent(link_api, servers)
     assert not servers["beta"].keys and await server_of(key) == "alpha"
     assert (await KeyMove.get(key_id=key["id"])).state == MoveState.ROLLED_BACK

@@ -18,7 +18,7 @@ import logging
 from db.models import KeyMove, KeyState, MoveState, TrafficBucket, VPNKey, VPNServer
 from domain import audit
 from domain.context import Context
-from domain.errors import Conflict, DomainError, Invalid
+from domain.errors import Conflict, DomainError, Invalid, NotFound
 from domain.keys import installation, outcomes, remote
 from domain.keys.issuing import live_key
 from domain.keys.locks import KeyBusy, Lease, key_lock
@@ -70,6 +70,17 @@ async def move_key(
         if not source_down:
             await _delete_old_copy(ctx, src, move)
         return await VPNKey.get(id=key_id).select_related("server")
+
+
+async def move_to(ctx: Context, *, key_id: int, server_id: int | None, actor: str) -> VPNKey:
+    """Move a key to the server with id ``server_id`` (``None``: the least loaded one)."""
+    target = registry.AUTO
+    if server_id is not None:
+        server = await VPNServer.get_or_none(id=server_id)
+        if server is None:
+            raise NotFound(f"server {server_id} not found", server=server_id)
+        target = server.name
+    return await move_key(ctx, key_id=key_id, server=None, target=target, actor=actor)
 
 
 def _copy_of(key: VPNKey, move: KeyMove, used: int) -> VPNKey:

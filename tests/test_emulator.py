@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from vpn.emulator import OutlineEmulator, RunningEmulator, build_app, start_emulator
+from vpn.emulator.state import ENFORCEMENT_SECONDS
 
 DAY = 86400.0
 JSON = {"Content-Type": "application/json"}
@@ -253,15 +254,29 @@ async def test_hand_made_records_are_completed_and_served(api: Api, emu: Outline
 # --- usage and enforcement ------------------------------------------------------------------
 
 
-async def test_limit_is_enforced_on_rolling_30_day_usage() -> None:
+async def test_limit_is_enforced_on_rolling_30_day_usage_at_the_hourly_check() -> None:
     clock = FakeClock()
     emu = OutlineEmulator(clock=clock)
     emu.create_key("1", {"limit": {"bytes": 100}})
     emu.add_traffic("1", 60, at=clock.now - 20 * DAY)
     emu.add_traffic("1", 40)
     assert emu.usage_30d("1") == 100
+    assert not emu.is_blocked("1")  # until the next check
+    clock.now += ENFORCEMENT_SECONDS
     assert emu.is_blocked("1")
     clock.now += 11 * DAY
+    assert not emu.is_blocked("1")
+
+
+async def test_a_key_created_with_a_zero_limit_passes_until_a_limit_changes(
+    api: Api, emu: OutlineEmulator
+) -> None:
+    await api("PUT", "/access-keys/1", {"limit": {"bytes": 0}})
+    assert not emu.is_blocked("1")  # shadowbox does not check a new key's limit
+    assert (await api("PUT", "/access-keys/1/data-limit", {"limit": {"bytes": 0}}))[0] == 204
+    assert emu.is_blocked("1")
+    await api("DELETE", "/access-keys/1")
+    await api("PUT", "/access-keys/1", {"limit": {"bytes": 0}})
     assert not emu.is_blocked("1")
 
 

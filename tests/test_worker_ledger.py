@@ -153,8 +153,9 @@ async def test_quota_reached_cuts_the_key_once_and_raising_the_limit_reopens_it(
     traffic.add(key, 250)
     await step(ctx, clock, minutes=5)
     assert await Notice.filter(key_id=key.id, kind=outbox.TRAFFIC_80).count() == 1
-    # Between two syncs Outline itself cuts the key when the allowance runs out.
+    # Between two syncs Outline itself cuts the key at its hourly check of the limits.
     traffic.add(key, 150)
+    emulator.enforce_limits()
     assert emulator.is_blocked(key.remote_id)
     report = await step(ctx, clock, minutes=5)
     assert report.transitions == {key.id: "key.quota_reached"}

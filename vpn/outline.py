@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _KEEPALIVE_SECONDS = 4.0
+# A connection refused for its certificate is closed with a TLS shutdown the server may never
+# answer; on the Pythons that would leak such a transport, aiohttp can abort it (its own flag).
+_CLEANUP_CLOSED: bool = getattr(aiohttp.connector, "NEEDS_CLEANUP_CLOSED", False)
 # (server name, operation, outcome "ok" or an error class name, seconds)
 Observer = Callable[[str, str, str, float], None]
 _STATUS_ERRORS: dict[int, type[VpnError]] = {
@@ -92,14 +95,22 @@ class OutlineClient:
         password: str | None = None,
         port: int | None = None,
     ) -> RemoteKey:
-        """Create a key under an id we chose (``VpnConflict`` when it exists)."""
+        """Create a key under an id we chose (``VpnConflict`` when it exists).
+
+        Outline checks limits only at start-up, hourly and when a limit changes, so a key
+        created with a limit (0 for a key issued already cut) would pass traffic for up to an
+        hour; setting the limit once more makes the server enforce it at once.
+        """
         body: dict[str, Any] = {"name": name}
         if limit is not None:
             body["limit"] = {"bytes": limit}
         extra = {"method": method, "password": password, "port": port}
         body.update({k: v for k, v in extra.items() if v is not None})
         data = await self._call("create_key", "PUT", "/access-keys/{id}", key_id, body=body)
-        return _parse(self.name, lambda: _key(data))
+        created = _parse(self.name, lambda: _key(data))
+        if limit is not None:
+            await self.set_limit(key_id, limit)
+        return created
 
     async def delete_key(self, key_id: str) -> None:
         """Delete a key (``VpnNotFound`` when absent)."""
@@ -154,7 +165,9 @@ class OutlineClient:
         if self._session is None or self._session.closed:
             # Outline (Node) closes idle connections after 5 s; dropping ours sooner avoids
             # sending on a connection the server is closing.
-            connector = aiohttp.TCPConnector(keepalive_timeout=_KEEPALIVE_SECONDS)
+            connector = aiohttp.TCPConnector(
+                keepalive_timeout=_KEEPALIVE_SECONDS, enable_cleanup_closed=_CLEANUP_CLOSED
+            )
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
             if hasattr(self._session, "_retry_connection"):
                 # aiohttp silently re-sends PUT/DELETE once after a dropped connection (its own

@@ -65,6 +65,29 @@ class RealOutline:
         report["ok"] = bool(report["ok"]) and proc.returncode == 0
         return report
 
+    async def passes(self, access_url: str, *, tries: int = 3) -> bool:
+        """Whether a few bytes get through ``access_url``, allowing the proxy time to reload.
+
+        shadowbox answers a key or limit change before outline-ss-server has reloaded its
+        keys, so the first attempt may still see the old state; a cut key accepts TCP and
+        then never answers, so each attempt gives up after a second.
+        """
+        return await self._settles(access_url, passing=True, tries=tries)
+
+    async def refuses(self, access_url: str, *, tries: int = 3) -> bool:
+        """Whether ``access_url`` stops passing bytes (the same allowance as ``passes``)."""
+        return not await self._settles(access_url, passing=False, tries=tries)
+
+    async def _settles(self, access_url: str, *, passing: bool, tries: int) -> bool:
+        ok = not passing
+        for attempt in range(tries):
+            if attempt:
+                await asyncio.sleep(0.3)
+            ok = (await self.move_bytes(access_url, 1000, give_up_after=1.0))["ok"]
+            if ok == passing:
+                break
+        return ok
+
 
 def _installer_line() -> dict[str, Any] | None:
     raw = os.environ.get("OUTLINE_REAL_JSON", "").strip()
@@ -104,7 +127,8 @@ def real_outline() -> RealOutline:
 async def real_server(
     db: str, ctx: Context, real_outline: RealOutline
 ) -> AsyncIterator[VPNServer]:
-    """The real server registered (pinned) as ``real``; the test's keys are deleted after it."""
+    """The real server registered (pinned) as ``real``, with no key in our id scheme on it;
+    afterwards the keys of the test's rows and every key in our id scheme are deleted."""
     server = await registry.add_server(
         ctx,
         name="real",
@@ -112,7 +136,22 @@ async def real_server(
         cert_sha256=real_outline.cert_sha256,
         actor=audit.CLI,
     )
+    await _delete_keys(ctx, server, set())
     yield server
+    rows = await VPNKey.filter(server=server).values_list("remote_id", flat=True)
+    await _delete_keys(ctx, server, set(rows))
+
+
+@pytest.fixture
+async def foreign_keys(ctx: Context, real_server: VPNServer) -> AsyncIterator[set[str]]:
+    """Ids of keys the test makes on the real server outside the domain; deleted after it."""
+    made: set[str] = set()
+    yield made
+    await _delete_keys(ctx, real_server, made)
+
+
+async def _delete_keys(ctx: Context, server: VPNServer, ids: set[str]) -> None:
     client = remote.backend(ctx, server)
-    for remote_id in await VPNKey.filter(server=server).values_list("remote_id", flat=True):
+    present = {key.id for key in await remote.call(server, client.list_keys())}
+    for remote_id in present & ids | {i for i in present if remote.is_ours(i)}:
         await remote.call(server, remote.forget_missing(client.delete_key(remote_id)))

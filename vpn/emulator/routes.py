@@ -40,11 +40,6 @@ def _metrics(emu: OutlineEmulator, call: Call) -> Reply:
     return 200, emu.server_metrics_json(call.query.get("since"))
 
 
-def _remove_default_limit(emu: OutlineEmulator, call: Call) -> Reply:
-    emu.default_limit = None
-    return 204, None
-
-
 _ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/server", {"GET": lambda e, c: (200, e.server_json())}),
     ("/name", {"PUT": lambda e, c: _done(e.rename_server(c.params))}),
@@ -60,7 +55,7 @@ _ROUTES: list[tuple[str, dict[str, Handler]]] = [
         "/server/access-key-data-limit",
         {
             "PUT": lambda e, c: _done(e.set_default_limit(c.params)),
-            "DELETE": _remove_default_limit,
+            "DELETE": lambda e, c: _done(e.remove_default_limit()),
         },
     ),
     (

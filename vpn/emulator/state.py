@@ -20,6 +20,9 @@ from vpn.emulator.records import (
 )
 from vpn.emulator.traffic import WINDOW_30_DAYS, TrafficLedger
 
+# shadowbox re-checks every key's usage against its limit this often (and on limit changes).
+ENFORCEMENT_SECONDS = 3600.0
+
 
 class OutlineEmulator:
     """State and rules of one Outline server (``shadowbox`` 1.12), without the proxy."""
@@ -53,6 +56,9 @@ class OutlineEmulator:
         self.next_id = 0
         self.busy_ports: set[int] = set()
         self.traffic = TrafficLedger()
+        # Keys the proxy refuses (shadowbox's ``reachedDataLimit``), as of the last check.
+        self.over_limit: set[str] = set()
+        self.next_enforcement = clock() + ENFORCEMENT_SECONDS
         self.faults = Faults()
         self.calls: list[tuple[str, str]] = []
 
@@ -103,6 +109,12 @@ class OutlineEmulator:
     def set_default_limit(self, params: dict[str, Any]) -> None:
         """``PUT /server/access-key-data-limit``."""
         self.default_limit = checks.data_limit(params.get("limit"))
+        self.enforce_limits()
+
+    def remove_default_limit(self) -> None:
+        """``DELETE /server/access-key-data-limit``."""
+        self.default_limit = None
+        self.enforce_limits()
 
     def set_metrics_enabled(self, params: dict[str, Any]) -> None:
         """``PUT /metrics/enabled``."""
@@ -114,9 +126,10 @@ class OutlineEmulator:
         self.metrics_enabled = enabled
 
     def restart(self) -> None:
-        """Apply the current hostname to existing keys, as a server restart does."""
+        """Apply the current hostname to existing keys and check limits, as a restart does."""
         for key_id, record in list(self.keys.items()):
             refresh_url(self._complete(key_id, record), self.hostname)
+        self.enforce_limits()
 
     # --- access keys -----------------------------------------------------------------------
 
@@ -151,12 +164,14 @@ class OutlineEmulator:
         record = KeyRecord(id=key_id, **record)
         refresh_url(record, self.hostname)
         self.keys[key_id] = record
+        self.over_limit.discard(key_id)  # a new key passes until the next check
         return record
 
     def delete_key(self, key_id: str) -> None:
         """``DELETE /access-keys/{id}``."""
         self.key(key_id)
         del self.keys[key_id]
+        self.over_limit.discard(key_id)
         if self.forget_deleted_usage:
             self.traffic.forget(key_id)
 
@@ -174,10 +189,12 @@ class OutlineEmulator:
         limit = params.get("limit")
         value = None if checks.falsy(limit) else checks.data_limit(limit)
         set_limit(self.key(key_id), value)
+        self.enforce_limits()
 
     def remove_key_limit(self, key_id: str) -> None:
         """``DELETE /access-keys/{id}/data-limit``."""
         set_limit(self.key(key_id), None)
+        self.enforce_limits()
 
     def key_limit(self, key_id: str) -> int | None:
         """The key's own data limit in bytes (``KeyError`` if there is no such key)."""
@@ -228,9 +245,22 @@ class OutlineEmulator:
         return self.default_limit if limit is None else limit
 
     def is_blocked(self, key_id: str) -> bool:
-        """Whether the proxy refuses the key now: ``usage_30d >= limit``."""
-        limit = self.effective_limit(key_id)
-        return limit is not None and self.usage_30d(key_id) >= limit
+        """Whether the proxy refuses the key now: ``usage_30d >= limit`` at the last check."""
+        if self.clock() >= self.next_enforcement:
+            self.enforce_limits()
+        return key_id in self.over_limit
+
+    def enforce_limits(self) -> None:
+        """Check every key's usage against its limit, as shadowbox does hourly and on changes."""
+        now = self.clock()
+        while self.next_enforcement <= now:
+            self.next_enforcement += ENFORCEMENT_SECONDS
+        self.over_limit = {
+            key_id
+            for key_id in self.keys
+            if (limit := self.effective_limit(key_id)) is not None
+            and self.usage_30d(key_id) >= limit
+        }
 
     def transfer_json(self) -> dict[str, Any]:
         """``GET /metrics/transfer``: 30-day bytes per key id with traffic."""

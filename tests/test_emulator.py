@@ -1,6 +1,7 @@
 """The emulator answers like a real Outline server: statuses, error bodies, quirks, usage."""
 
 import base64
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -82,6 +83,52 @@ async def test_malformed_json_is_invalid_content(api: Api) -> None:
         assert (await resp.json())["code"] == "InvalidContent"
 
 
+async def send(api: Api, method: str, path: str, raw: str, ctype: str = "application/json") -> Any:
+    """``(status, JSON)`` of a request with a body sent exactly as given."""
+    headers = {"Content-Type": ctype}
+    async with api.session.request(method, api.base + path, data=raw, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_bodies_are_mapped_onto_params_as_restify_maps_them(api: Api) -> None:
+    assert (await send(api, "PUT", "/access-keys/a", "[1]"))[1]["code"] == "InternalServer"
+    assert (await send(api, "POST", "/access-keys", "[1]"))[0] == 201
+    assert (await send(api, "PUT", "/access-keys/b", '"text"'))[1]["code"] == "MissingParameter"
+    assert (await send(api, "PUT", "/access-keys/c", "null"))[0] == 201
+    status, key = await send(api, "PUT", "/access-keys/d", '{"id": "e", "name": "n"}')
+    assert (status, key["id"], key["name"]) == (201, "d", "n")
+    status, key = await send(api, "PUT", "/access-keys/f", '{"name": "v"}', "application/x.y+json")
+    assert key["name"] == "v"
+
+
+async def test_paths_are_cleaned_up_and_405_lists_the_allowed_methods(api: Api) -> None:
+    assert (await api("GET", "//server//"))[0] == 200
+    async with api.session.patch(api.base + "/access-keys/x") as resp:
+        assert (resp.status, resp.headers["Allow"]) == (405, "DELETE, GET, PUT")
+
+
+async def test_the_former_experimental_limit_path_redirects(
+    api: Api, outline_server: RunningEmulator
+) -> None:
+    path = "/experimental/access-key-data-limit"
+    for method in ("PUT", "DELETE"):
+        url = api.base + path
+        async with api.session.request(method, url, json={}, allow_redirects=False) as resp:
+            assert resp.status == 308
+            assert (
+                resp.headers["Location"] == outline_server.prefix + "/server/access-key-data-limit"
+            )
+    assert (await api("GET", path))[0] == 405
+
+
+async def test_null_limits_are_server_errors_as_on_shadowbox(api: Api) -> None:
+    await api("PUT", "/access-keys/1", {})
+    null = {"limit": None}
+    assert (await api("PUT", "/access-keys/2", null))[1]["code"] == "InternalServer"
+    assert (await api("PUT", "/access-keys/1/data-limit", null))[1]["code"] == "Internal"
+    assert (await api("PUT", "/server/access-key-data-limit", null))[1]["code"] == "InternalServer"
+
+
 async def test_calls_are_recorded_relative_to_the_prefix(api: Api, emu: OutlineEmulator) -> None:
     await api("GET", "/server")
     await api("PUT", "/access-keys/x", {"name": "n"})
@@ -108,6 +155,7 @@ async def test_server_reports_its_settings(api: Api, emu: OutlineEmulator) -> No
         ({"name": ""}, 400, "MissingParameter"),
         ({"name": 5}, 409, "InvalidArgument"),
         ({"name": "x" * 101}, 409, "InvalidArgument"),
+        ({"name": "😀" * 51}, 409, "InvalidArgument"),  # 102 UTF-16 code units
     ],
 )
 async def test_bad_server_names_are_refused(api: Api, body: Any, status: int, code: str) -> None:
@@ -135,14 +183,41 @@ async def test_hostname_applies_to_existing_keys_only_after_restart(
     assert "@vpn.example:" in (await api("GET", "/access-keys/1"))[1]["accessUrl"]
 
 
-async def test_port_for_new_keys_is_checked(api: Api, emu: OutlineEmulator) -> None:
-    emu.busy_ports.add(8080)
-    assert (await api("PUT", "/server/port-for-new-access-keys", {}))[0] == 400
-    assert (await api("PUT", "/server/port-for-new-access-keys", {"port": "1"}))[0] == 400
-    assert (await api("PUT", "/server/port-for-new-access-keys", {"port": 70000}))[0] == 400
-    assert (await api("PUT", "/server/port-for-new-access-keys", {"port": 8080}))[0] == 409
-    assert (await api("PUT", "/server/port-for-new-access-keys", {"port": 4443}))[0] == 204
-    assert (await api("POST", "/access-keys", {}))[1]["port"] == 4443
+async def test_port_for_new_keys_is_checked(
+    api: Api, emu: OutlineEmulator, outline_server: RunningEmulator
+) -> None:
+    path = "/server/port-for-new-access-keys"
+    for body in ({}, {"port": "1"}, {"port": None}, {"port": 0}, {"port": 70000}):
+        assert (await api("PUT", path, body))[0] == 400, body
+    in_use = int(outline_server.api_url.split(":")[2].split("/")[0])  # the emulator's own
+    status, error = await api("PUT", path, {"port": in_use})
+    assert (status, error["code"]) == (409, "Conflict")
+    assert (await api("POST", "/access-keys", {"port": in_use}))[0] == 409
+    emu.busy_ports.add(free := free_port())
+    assert (await api("PUT", path, {"port": free}))[0] == 409
+    emu.busy_ports.clear()
+    assert (await api("PUT", path, {"port": free}))[0] == 204
+    assert (await api("POST", "/access-keys", {}))[1]["port"] == free
+    emu.busy_ports.add(free)  # a port its keys use is never refused
+    assert (await api("PUT", path, {"port": free}))[0] == 204
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_hostnames_are_checked_as_shadowbox_checks_them(api: Api) -> None:
+    path = "/server/hostname-for-access-keys"
+    for bad in (None, 5, "", "-bad.example", "1.2.3.4:80", "ex_ample.com"):
+        assert (await api("PUT", path, {"hostname": bad}))[0] == 400, bad
+    assert (await api("PUT", path, {}))[1]["code"] == "MissingParameter"
+    assert (await api("PUT", path, {"hostname": "an 10.0.0.1 in text"}))[0] == 204
+    assert (await api("PUT", path, {"hostname": "::1"}))[0] == 204
+    _, key = await api("PUT", "/access-keys/6", {})
+    assert f"@[0:0:0:0:0:0:0:1]:{key['port']}/" in key["accessUrl"]
 
 
 async def test_metrics_sharing_can_be_read_and_set(api: Api) -> None:
@@ -195,10 +270,14 @@ async def test_put_with_an_existing_id_is_a_conflict(api: Api) -> None:
     "body",
     [
         {"method": "rc4-md5"},
+        {"method": 5},
         {"port": 0.5},
         {"port": 70000},
+        {"port": None},
+        {"password": None},
         {"limit": {"bytes": -1}},
         {"limit": {}},
+        {"limit": False},
         {"name": 3},
     ],
 )
@@ -211,6 +290,14 @@ async def test_bad_create_parameters_are_invalid(api: Api, body: dict[str, Any])
 async def test_reused_password_is_a_conflict(api: Api) -> None:
     assert (await api("POST", "/access-keys", {"password": "same"}))[0] == 201
     assert (await api("POST", "/access-keys", {"password": "same"}))[0] == 409
+    assert (await api("POST", "/access-keys", {"password": ""}))[1]["password"] == ""
+    assert (await api("POST", "/access-keys", {"password": ""}))[0] == 409
+
+
+async def test_an_existing_id_conflicts_before_the_cipher_is_checked(api: Api) -> None:
+    await api("PUT", "/access-keys/a", {})
+    assert (await api("PUT", "/access-keys/a", {"method": "rc4-md5"}))[0] == 409
+    assert (await api("PUT", "/access-keys/a", {"name": 5}))[0] == 400
 
 
 async def test_missing_keys_answer_not_found(api: Api) -> None:
@@ -287,11 +374,15 @@ async def test_server_default_limit_applies_to_keys_without_their_own(
     await api("PUT", "/access-keys/2", {"limit": {"bytes": 1000}})
     emu.add_traffic("1", 50)
     emu.add_traffic("2", 50)
-    assert (await api("PUT", "/server/access-key-data-limit", {}))[0] == 400
+    assert (await api("PUT", "/server/access-key-data-limit", {"limit": {}}))[0] == 400
     assert (await api("PUT", "/server/access-key-data-limit", {"limit": {"bytes": 50}}))[0] == 204
     assert (await api("GET", "/server"))[1]["accessKeyDataLimit"] == {"bytes": 50}
     assert emu.is_blocked("1") and not emu.is_blocked("2")
     assert (await api("DELETE", "/server/access-key-data-limit"))[0] == 204
+    assert not emu.is_blocked("1")
+    await api("PUT", "/server/access-key-data-limit", {"limit": {"bytes": 50}})
+    assert (await api("PUT", "/server/access-key-data-limit", {}))[0] == 204  # clears it
+    assert "accessKeyDataLimit" not in (await api("GET", "/server"))[1]
     assert not emu.is_blocked("1")
 
 
@@ -330,12 +421,28 @@ async def test_experimental_metrics_window_and_numeric_ids(api: Api, emu: Outlin
 
 
 @pytest.mark.parametrize(
-    ("query", "code"),
-    [("", "MissingParameter"), ("?since=1y", "InvalidArgument"), ("?since=h", "InvalidArgument")],
+    ("query", "status", "code"),
+    [
+        ("", 400, "MissingParameter"),
+        ("?since=1y", 400, "InvalidArgument"),
+        ("?since=1m", 400, "InvalidArgument"),
+        ("?since=1h&since=2h", 400, "InvalidArgument"),
+        # Prometheus refuses these ranges, and shadowbox answers 500.
+        ("?since=0s", 500, "InternalServer"),
+        ("?since=h", 500, "InternalServer"),
+        ("?since=-1h", 500, "InternalServer"),
+        ("?since=2.5s", 500, "InternalServer"),
+        ("?since=40d", 500, "InternalServer"),
+    ],
 )
-async def test_bad_since_is_refused(api: Api, query: str, code: str) -> None:
-    status, error = await api("GET", "/experimental/server/metrics" + query)
-    assert (status, error["code"]) == (400, code)
+async def test_bad_since_is_refused(api: Api, query: str, status: int, code: str) -> None:
+    answer, error = await api("GET", "/experimental/server/metrics" + query)
+    assert (answer, error["code"]) == (status, code)
+
+
+@pytest.mark.parametrize("since", ["1.5h", "0x10s", "1e3s", "38d", "%201h"])
+async def test_since_is_read_as_a_javascript_number(api: Api, since: str) -> None:
+    assert (await api("GET", "/experimental/server/metrics?since=" + since))[0] == 200
 
 
 async def test_older_servers_have_no_experimental_metrics() -> None:

@@ -1,10 +1,13 @@
 """Access keys as the emulator stores them: plain dicts in the API's AccessKey shape."""
 
 import base64
+import ipaddress
 import secrets
+import string
 from typing import Any
 
 DEFAULT_METHOD = "chacha20-ietf-poly1305"
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
 class KeyRecord(dict[str, Any]):
@@ -44,9 +47,23 @@ class KeyRecord(dict[str, Any]):
         return limit_of(self)
 
 
+def new_password() -> str:
+    """22 random letters and digits, as shadowbox makes them (131 bits)."""
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(22))
+
+
 def access_url(method: str, password: str, host: str, port: int) -> str:
-    """``ss://base64url(method:password)@host:port/?outline=1`` (SIP002, no padding, no name)."""
+    """``ss://base64url(method:password)@host:port/?outline=1`` (SIP002, no padding, no name).
+
+    An IPv6 host is written out in full and bracketed, as outline-shadowsocksconfig does.
+    """
     userinfo = base64.urlsafe_b64encode(f"{method}:{password}".encode()).decode().rstrip("=")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if isinstance(address, ipaddress.IPv6Address):
+        host = "[" + ":".join(f"{int(part, 16):x}" for part in address.exploded.split(":")) + "]"
     return f"ss://{userinfo}@{host}:{port}/?outline=1"
 
 
@@ -55,7 +72,7 @@ def complete(record: dict[str, Any], key_id: str, host: str, port: int) -> KeyRe
     record = record if isinstance(record, KeyRecord) else KeyRecord(record)
     record.setdefault("id", key_id)
     record.setdefault("name", "")
-    record.setdefault("password", secrets.token_urlsafe(16))
+    record.setdefault("password", new_password())
     record.setdefault("port", port)
     record.setdefault("method", DEFAULT_METHOD)
     if "accessUrl" not in record:

@@ -1,10 +1,13 @@
 """The management API's routes (relative to the secret prefix) mapped onto emulator state."""
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from multidict import MultiMapping
+
+from vpn.emulator import checks, js
 from vpn.emulator.checks import ApiError
 from vpn.emulator.records import to_json
 from vpn.emulator.state import OutlineEmulator
@@ -12,20 +15,39 @@ from vpn.emulator.state import OutlineEmulator
 
 @dataclass(frozen=True)
 class Call:
-    """One decoded request: JSON body params, the ``{id}`` of the path, the query."""
+    """One decoded request: its params (body merged onto the path's ``id``) and query."""
 
     params: dict[str, Any]
-    key_id: str | None
-    query: Mapping[str, str]
+    query: MultiMapping[str]
 
 
 Reply = tuple[int, Any]
 Handler = Callable[[OutlineEmulator, Call], Reply]
 
 
+@dataclass(frozen=True)
+class Redirect:
+    """A former route answering 308 to ``target`` (below the prefix)."""
+
+    target: str
+
+
+class MethodNotAllowed(ApiError):
+    """restify's 405, with the methods the path allows."""
+
+    def __init__(self, method: str, allowed: list[str]) -> None:
+        super().__init__(405, "MethodNotAllowed", f"{method} is not allowed")
+        self.allow = ", ".join(sorted(allowed))
+
+
 def _key_id(call: Call) -> str:
-    assert call.key_id is not None
-    return call.key_id
+    """shadowbox's ``validateAccessKeyId`` (a body that is a bare value loses the path's id)."""
+    key_id = call.params.get("id", js.UNDEFINED)
+    if js.falsy(key_id):
+        raise checks.missing("id")
+    if not isinstance(key_id, str):
+        raise checks.invalid("Parameter `id` must be of type string")
+    return key_id
 
 
 def _done(_: object) -> Reply:
@@ -37,10 +59,12 @@ def _list_keys(emu: OutlineEmulator, call: Call) -> Reply:
 
 
 def _metrics(emu: OutlineEmulator, call: Call) -> Reply:
-    return 200, emu.server_metrics_json(call.query.get("since"))
+    # A repeated parameter reaches shadowbox as an array, which JavaScript prints joined.
+    return 200, emu.server_metrics_json(",".join(call.query.getall("since", [])) or None)
 
 
-_ROUTES: list[tuple[str, dict[str, Handler]]] = [
+_FORMER_LIMIT = Redirect("/server/access-key-data-limit")
+_ROUTES: list[tuple[str, dict[str, Handler | Redirect]]] = [
     ("/server", {"GET": lambda e, c: (200, e.server_json())}),
     ("/name", {"PUT": lambda e, c: _done(e.rename_server(c.params))}),
     (
@@ -90,6 +114,7 @@ _ROUTES: list[tuple[str, dict[str, Handler]]] = [
         },
     ),
     ("/experimental/server/metrics", {"GET": _metrics}),
+    ("/experimental/access-key-data-limit", {"PUT": _FORMER_LIMIT, "DELETE": _FORMER_LIMIT}),
 ]
 ROUTES = [
     (re.compile("^" + path.replace("{id}", "(?P<id>[^/]+)") + "/?$"), methods)
@@ -97,14 +122,16 @@ ROUTES = [
 ]
 
 
-def resolve(emu: OutlineEmulator, method: str, path: str) -> tuple[Handler, str | None] | None:
+def resolve(
+    emu: OutlineEmulator, method: str, path: str
+) -> tuple[Handler | Redirect, str | None] | None:
     """The handler and raw ``{id}`` for a call, ``None`` for no route, or restify's 405."""
     for pattern, methods in ROUTES:
         match = pattern.match(path)
-        if match is None or (path.startswith("/experimental/") and not emu.experimental):
+        if match is None or (path.startswith("/experimental/server") and not emu.experimental):
             continue
         handler = methods.get(method)
         if handler is None:
-            raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed")
+            raise MethodNotAllowed(method, list(methods))
         return handler, match.groupdict().get("id")
     return None

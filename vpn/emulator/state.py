@@ -1,20 +1,21 @@
 """The emulated Outline server: settings, access keys, usage and limit enforcement."""
 
 import random
-import secrets
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from vpn.emulator import checks
-from vpn.emulator.checks import ApiError
+from vpn.emulator import checks, js
+from vpn.emulator.checks import UNDEFINED, ApiError, KeyParams
 from vpn.emulator.faults import Faults
+from vpn.emulator.ports import port_in_use
 from vpn.emulator.records import (
     DEFAULT_METHOD,
     KeyRecord,
     complete,
     limit_of,
+    new_password,
     refresh_url,
     set_limit,
 )
@@ -81,34 +82,46 @@ class OutlineEmulator:
 
     def rename_server(self, params: dict[str, Any]) -> None:
         """``PUT /name``: 400 when missing or empty, 409 when not a string or too long."""
-        name = params.get("name")
-        if checks.falsy(name):
+        name = params.get("name", UNDEFINED)
+        if js.falsy(name):
             raise checks.missing("name")
-        if not isinstance(name, str) or len(name) > 100:
+        if not isinstance(name, str) or js.utf16_length(name) > 100:
             raise checks.invalid(
-                "Requested server name should be a string <= 100 characters long.", status=409
+                "Requested server name should be a string <= 100 characters long.  "
+                f"Got {js.js_str(name)}",
+                status=409,
             )
         self.name = name
 
     def set_hostname(self, params: dict[str, Any]) -> None:
         """``PUT /server/hostname-for-access-keys`` (existing keys change only on restart)."""
-        self.hostname = checks.hostname(params.get("hostname"))
+        self.hostname = checks.hostname(params.get("hostname", UNDEFINED))
 
     def set_port_for_new_keys(self, params: dict[str, Any]) -> None:
-        """``PUT /server/port-for-new-access-keys``; 409 when another service holds the port."""
-        port = params.get("port")
-        if checks.falsy(port):
+        """``PUT /server/port-for-new-access-keys``; 409 when something else holds the port."""
+        port = checks.number_param(params.get("port", UNDEFINED), "port")
+        if port is None:
             raise checks.missing("port")
-        if not checks.is_number(port):
-            raise checks.invalid(f"Expected a numeric port, instead got {port!r}")
-        port = checks.port_number(port)
-        if port in self.busy_ports:
-            raise ApiError(409, "Conflict", f"Port {port} is already in use")
-        self.port_for_new_keys = port
+        self.port_for_new_keys = self._free_port(checks.port_number(port))
+
+    def _free_port(self, port: int) -> int:
+        """``port`` if keys use it or nothing holds it on loopback, else 409 (shadowbox's test)."""
+        if any(record.get("port") == port for record in self.keys.values()):
+            return port
+        try:
+            taken = port in self.busy_ports or port_in_use(port)
+        except OSError:
+            raise checks.internal() from None
+        if taken:
+            raise ApiError(409, "Conflict", f"Port {port} is unavailable")
+        return port
 
     def set_default_limit(self, params: dict[str, Any]) -> None:
-        """``PUT /server/access-key-data-limit``."""
-        self.default_limit = checks.data_limit(params.get("limit"))
+        """``PUT /server/access-key-data-limit``; a body without ``limit`` removes it."""
+        try:
+            self.default_limit = checks.data_limit(params.get("limit", UNDEFINED))
+        except checks.JsTypeError:
+            raise checks.internal() from None
         self.enforce_limits()
 
     def remove_default_limit(self) -> None:
@@ -118,8 +131,8 @@ class OutlineEmulator:
 
     def set_metrics_enabled(self, params: dict[str, Any]) -> None:
         """``PUT /metrics/enabled``."""
-        enabled = params.get("metricsEnabled")
-        if enabled is None:
+        enabled = params.get("metricsEnabled", UNDEFINED)
+        if enabled is None or enabled is UNDEFINED:
             raise checks.missing("metricsEnabled")
         if not isinstance(enabled, bool):
             raise checks.invalid("Parameter `metricsEnabled` must be a boolean")
@@ -150,22 +163,44 @@ class OutlineEmulator:
         return completed
 
     def create_key(self, key_id: str | None, params: dict[str, Any]) -> KeyRecord:
-        """``POST /access-keys`` (``key_id`` None) or ``PUT /access-keys/{id}``."""
-        record = self._new_key(params)
+        """``POST /access-keys`` (``key_id`` None) or ``PUT /access-keys/{id}``, checked in
+        shadowbox's order: parameter types, then the id, the password, the cipher, the port."""
+        if key_id is None and not js.falsy(params.get("id", UNDEFINED)):
+            raise checks.invalid("Parameter `id` is not allowed")
+        wanted = KeyParams.parse(params)
         if key_id is None:
-            if not checks.falsy(params.get("id")):
-                raise checks.invalid("Parameter `id` is not allowed")
-            while str(self.next_id) in self.keys:
-                self.next_id += 1
-            key_id = str(self.next_id)
-            self.next_id += 1
+            key_id = self._next_id()  # taken even when a later check fails, as shadowbox does
         elif key_id in self.keys:
-            raise ApiError(409, "Conflict", f'Access key "{key_id}" already exists')
-        record = KeyRecord(id=key_id, **record)
+            raise ApiError(409, "Conflict", f'Access key "{key_id}" conflict')
+        if wanted.password is not None and any(
+            k.get("password") == wanted.password for k in self.keys.values()
+        ):
+            raise ApiError(
+                409,
+                "Conflict",
+                f"Access key {key_id} has the same password. "
+                "Please specify a unique password for each access key",
+            )
+        method = wanted.method or DEFAULT_METHOD
+        if method not in checks.CIPHERS:
+            raise checks.invalid(f'cipher "{method}" is not valid')
+        port = self.port_for_new_keys if wanted.port is None else wanted.port
+        if port != self.port_for_new_keys:
+            port = self._free_port(checks.port_number(port))
+        password = new_password() if wanted.password is None else wanted.password
+        record = KeyRecord(id=key_id, name=wanted.name, password=password, port=port)
+        record["method"] = method
+        set_limit(record, wanted.limit)
         refresh_url(record, self.hostname)
         self.keys[key_id] = record
         self.over_limit.discard(key_id)  # a new key passes until the next check
         return record
+
+    def _next_id(self) -> str:
+        while str(self.next_id) in self.keys:
+            self.next_id += 1
+        self.next_id += 1
+        return str(self.next_id - 1)
 
     def delete_key(self, key_id: str) -> None:
         """``DELETE /access-keys/{id}``."""
@@ -176,9 +211,9 @@ class OutlineEmulator:
             self.traffic.forget(key_id)
 
     def rename_key(self, key_id: str, params: dict[str, Any]) -> None:
-        """``PUT /access-keys/{id}/name``: a non-empty string."""
-        name = params.get("name")
-        if checks.falsy(name):
+        """``PUT /access-keys/{id}/name``: a non-empty string (of any length)."""
+        name = params.get("name", UNDEFINED)
+        if js.falsy(name):
             raise checks.missing("name")
         if not isinstance(name, str):
             raise checks.invalid("Parameter `name` must be of type string")
@@ -186,9 +221,8 @@ class OutlineEmulator:
 
     def set_key_limit(self, key_id: str, params: dict[str, Any]) -> None:
         """``PUT /access-keys/{id}/data-limit``; a body without ``limit`` removes it (quirk)."""
-        limit = params.get("limit")
-        value = None if checks.falsy(limit) else checks.data_limit(limit)
-        set_limit(self.key(key_id), value)
+        limit = checks.data_limit(params.get("limit", UNDEFINED))
+        set_limit(self.key(key_id), limit)
         self.enforce_limits()
 
     def remove_key_limit(self, key_id: str) -> None:
@@ -199,30 +233,6 @@ class OutlineEmulator:
     def key_limit(self, key_id: str) -> int | None:
         """The key's own data limit in bytes (``KeyError`` if there is no such key)."""
         return limit_of(self.keys[key_id])
-
-    def _new_key(self, params: dict[str, Any]) -> dict[str, Any]:
-        """A key built from create parameters, checked as the server checks them."""
-        method = params.get("method")
-        method = DEFAULT_METHOD if checks.falsy(method) else method
-        if not isinstance(method, str) or method not in checks.CIPHERS:
-            raise checks.invalid(f"Unsupported encryption method: {method}")
-        name = params.get("name")
-        name = "" if checks.falsy(name) else name
-        if not isinstance(name, str):
-            raise checks.invalid("Parameter `name` must be of type string")
-        password = params.get("password")
-        password = secrets.token_urlsafe(16) if checks.falsy(password) else password
-        if not isinstance(password, str):
-            raise checks.invalid("Parameter `password` must be of type string")
-        if any(k.get("password") == password for k in self.keys.values()):
-            raise ApiError(409, "Conflict", "Password is already in use")
-        port = params.get("port")
-        port = self.port_for_new_keys if port is None else checks.port_number(port)
-        limit = params.get("limit")
-        limit = None if checks.falsy(limit) else checks.data_limit(limit)
-        record = {"name": name, "password": password, "port": port, "method": method}
-        set_limit(record, limit)
-        return record
 
     # --- usage and enforcement -------------------------------------------------------------
 

@@ -57,6 +57,19 @@ async def test_a_create_whose_answer_was_lost_answers_the_created_key(api: Api, 
 
 
 @pytest.mark.parametrize("fault", LOST)
+async def test_a_cut_key_whose_create_answer_was_lost_is_cut_on_the_server_too(
+    api: Api, fault
+) -> None:
+    lose(api, fault, method="PUT", path="/access-keys/")
+    body = {"command": "create_new_token", "name": "n", "traffic_limit": 0}
+    (key,) = (await api.call("POST", "/api/vpn_token/alpha/", body, expect=201))["vpn_keys"]
+    await settled(api)
+    record = await on_server(api, key)
+    assert record is not None and record.limit == 0
+    assert api.emulator.is_blocked(record.id)  # the limit was set again, so Outline applied it
+
+
+@pytest.mark.parametrize("fault", LOST)
 async def test_a_demo_whose_answer_was_lost_answers_the_demo_key(api: Api, fault) -> None:
     await api.user(42)
     lose(api, fault, method="PUT", path="/access-keys/")

@@ -14,6 +14,7 @@ from vpn.errors import (
     VpnConflict,
     VpnError,
     VpnInvalid,
+    VpnNoAnswer,
     VpnNotFound,
     VpnTimeout,
     VpnUnavailable,
@@ -97,6 +98,15 @@ async def test_zero_limit_is_really_sent_and_blocks_the_key(
     assert key.limit == 0
     assert outline_server.emulator.key_limit("1") == 0
     assert outline_server.emulator.is_blocked("1")
+
+
+async def test_a_lost_answer_after_a_create_is_a_plain_failure_not_a_maybe(
+    client: OutlineClient, outline_server: RunningEmulator
+) -> None:
+    outline_server.emulator.faults.drop_next(1, method="PUT", path_contains="/data-limit")
+    with pytest.raises(VpnUnavailable) as raised:
+        await client.create_key("1", name="n", limit=0)
+    assert not isinstance(raised.value, VpnNoAnswer)  # a repeated create must not skip it
 
 
 async def test_set_limit_zero_blocks_and_none_removes_the_limit(

@@ -109,8 +109,19 @@ class OutlineClient:
         data = await self._call("create_key", "PUT", "/access-keys/{id}", key_id, body=body)
         created = _parse(self.name, lambda: _key(data))
         if limit is not None:
-            await self.set_limit(key_id, limit)
+            await self._enforce_limit(key_id, limit)
         return created
+
+    async def _enforce_limit(self, key_id: str, limit: int) -> None:
+        """Set a just-created key's limit again, so the server applies it now.
+
+        A failure here is never "no answer": a repeated create would find the key made and
+        not put its limit in force.
+        """
+        try:
+            await self.set_limit(key_id, limit)
+        except VpnError as exc:
+            raise VpnUnavailable(self.name, f"{exc.message} (after the create)") from None
 
     async def delete_key(self, key_id: str) -> None:
         """Delete a key (``VpnNotFound`` when absent)."""

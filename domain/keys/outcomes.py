@@ -90,7 +90,7 @@ async def create(server: VPNServer, client: Backend, key: VPNKey) -> RemoteKey:
                     f"VPN server '{server.name}' already has a key with the id drawn; try again",
                     server=server.name,
                 ) from None
-            return await client.get_key(key.remote_id)  # our lost attempt made it
+            return await _made(client, key.remote_id)  # our lost attempt made it
 
     try:
         return await tries.run(attempt)
@@ -98,11 +98,20 @@ async def create(server: VPNServer, client: Backend, key: VPNKey) -> RemoteKey:
         if not tries.lost:
             raise remote.domain_error(server, exc) from None
         try:
-            return await client.get_key(key.remote_id)
+            return await _made(client, key.remote_id)
         except VpnNotFound:
             raise remote.domain_error(server, exc) from None
         except VpnError:
             raise _unconfirmed(server) from None
+
+
+async def _made(client: Backend, remote_id: str) -> RemoteKey:
+    """The key a lost create made, with its limit put in force (Outline does not check a
+    new key's limit before its hourly round: see ``OutlineClient.create_key``)."""
+    found = await client.get_key(remote_id)
+    if found.limit is not None:
+        await client.set_limit(remote_id, found.limit)
+    return found
 
 
 async def apply(

@@ -3,7 +3,7 @@
 from db.models import VPNKey, VPNServer
 from domain import audit
 from domain.context import Context
-from domain.keys import changes, issuing, provisioning, reconcile, remote
+from domain.keys import changes, installation, issuing, provisioning, reconcile, remote
 from domain.keys.provisioning import KeySpec
 from tests.integration.conftest import RealOutline
 from vpn.backends import Backend
@@ -18,10 +18,14 @@ async def test_an_orphan_in_our_scheme_is_deleted_and_foreign_keys_are_untouched
     real_server: VPNServer, ctx: Context, foreign_keys: set[str]
 ) -> None:
     client = client_of(ctx, real_server)
-    orphan = remote.new_remote_id()
+    ours = await installation.key_ids()
+    orphan = ours.new()
     await client.create_key(orphan, name="orphan", limit=None)
-    # Outline's own counter ids, a look-alike of the wrong length and a name-like id.
-    foreign = ["7", "73" + "0" * 12, "vpn-manager-key"]
+    other = "100000" if ours.prefix != "100000" else "100001"
+    legacy = "73" + "1" * 13  # the scheme before installations: perhaps another one's key
+    # Outline's counter ids, another installation's key, a legacy one this database never
+    # held, a look-alike of the wrong length and a name-like id.
+    foreign = ["7", installation.KeyIds(other).new(), legacy, "73" + "0" * 12, "vpn-manager"]
     for remote_id in foreign:
         foreign_keys.add(remote_id)
         await client.create_key(remote_id, name="not ours", limit=1000)
@@ -33,6 +37,7 @@ async def test_an_orphan_in_our_scheme_is_deleted_and_foreign_keys_are_untouched
 
     [report] = await reconcile.reconcile(ctx, server="real", actor=audit.CLI)
     assert report.orphans_deleted == [orphan] and report.error is None
+    assert report.unclaimed == [legacy]
     assert not (report.recreated or report.reapplied or report.missing)
     held = {k.id: k for k in await client.list_keys()}
     assert orphan not in held and kept.remote_id in held

@@ -172,21 +172,14 @@ class OutlineEmulator:
             key_id = self._next_id()  # taken even when a later check fails, as shadowbox does
         elif key_id in self.keys:
             raise ApiError(409, "Conflict", f'Access key "{key_id}" conflict')
-        if wanted.password is not None and any(
-            k.get("password") == wanted.password for k in self.keys.values()
-        ):
-            raise ApiError(
-                409,
-                "Conflict",
-                f"Access key {key_id} has the same password. "
-                "Please specify a unique password for each access key",
-            )
+        if wanted.password in {k.get("password") for k in self.keys.values()} - {None}:
+            raise ApiError(409, "Conflict", f"Access key {key_id} has the same password")
         method = wanted.method or DEFAULT_METHOD
         if method not in checks.CIPHERS:
             raise checks.invalid(f'cipher "{method}" is not valid')
-        port = self.port_for_new_keys if wanted.port is None else wanted.port
-        if port != self.port_for_new_keys:
-            port = self._free_port(checks.port_number(port))
+        port = self.port_for_new_keys
+        if wanted.port not in (None, port):
+            port = self._free_port(checks.port_number(wanted.port))
         password = new_password() if wanted.password is None else wanted.password
         record = KeyRecord(id=key_id, name=wanted.name, password=password, port=port)
         record["method"] = method

@@ -8,10 +8,19 @@ from domain.keys.provisioning import KeySpec
 from tests.integration.conftest import RealOutline
 from vpn.backends import Backend
 
+GIGABYTE = 10**9
+
 
 def client_of(ctx: Context, server: VPNServer) -> Backend:
     """The pooled client of the real server."""
     return remote.backend(ctx, server)
+
+
+async def capped_key(ctx: Context, name: str) -> VPNKey:
+    """A live key with a 1 GB allowance on the real server."""
+    return await issuing.create_key(
+        ctx, server="real", name=name, traffic_limit=GIGABYTE, actor=audit.CLI
+    )
 
 
 async def test_an_orphan_in_our_scheme_is_deleted_and_foreign_keys_are_untouched(
@@ -47,9 +56,7 @@ async def test_an_orphan_in_our_scheme_is_deleted_and_foreign_keys_are_untouched
 async def test_a_key_deleted_behind_our_back_comes_back_with_the_same_access_url(
     real_server: VPNServer, ctx: Context, real_outline: RealOutline
 ) -> None:
-    key = await issuing.create_key(
-        ctx, server="real", name="lost", traffic_limit=10**9, actor=audit.CLI
-    )
+    key = await capped_key(ctx, "lost")
     client = client_of(ctx, real_server)
     await client.delete_key(key.remote_id)
     assert await real_outline.refuses(key.access_url or "")
@@ -57,7 +64,7 @@ async def test_a_key_deleted_behind_our_back_comes_back_with_the_same_access_url
     [report] = await reconcile.reconcile(ctx, server="real", actor=audit.CLI)
     assert report.recreated == [key.id] and report.missing == []
     held = await client.get_key(key.remote_id)
-    assert (held.access_url, held.name, held.limit) == (key.access_url, "lost", 10**9)
+    assert (held.access_url, held.name, held.limit) == (key.access_url, "lost", GIGABYTE)
     moved = await real_outline.move_bytes(key.access_url or "", 200_000)
     assert moved["ok"] and moved["bytes_moved"] == 200_000, moved
 
@@ -78,9 +85,7 @@ async def test_a_disabled_key_deleted_behind_our_back_comes_back_still_cut(
 async def test_a_drifted_name_and_limit_are_applied_again(
     real_server: VPNServer, ctx: Context, real_outline: RealOutline
 ) -> None:
-    key = await issuing.create_key(
-        ctx, server="real", name="intended", traffic_limit=10**9, actor=audit.CLI
-    )
+    key = await capped_key(ctx, "intended")
     client = client_of(ctx, real_server)
     await client.rename_key(key.remote_id, "tampered")
     await client.set_limit(key.remote_id, 0)
@@ -89,7 +94,7 @@ async def test_a_drifted_name_and_limit_are_applied_again(
     [report] = await reconcile.reconcile(ctx, server="real", actor=audit.CLI)
     assert report.reapplied == [key.id]
     held = await client.get_key(key.remote_id)
-    assert (held.name, held.limit) == ("intended", 10**9)
+    assert (held.name, held.limit) == ("intended", GIGABYTE)
     assert await real_outline.passes(key.access_url or "")
     [again] = await reconcile.reconcile(ctx, server="real", actor=audit.CLI)
     assert not again.changed

@@ -10,6 +10,7 @@ from vpn.emulator import checks, js
 from vpn.emulator.checks import UNDEFINED, ApiError, KeyParams
 from vpn.emulator.faults import Faults
 from vpn.emulator.ports import port_in_use
+from vpn.emulator.prometheus import Prometheus
 from vpn.emulator.records import (
     DEFAULT_METHOD,
     KeyRecord,
@@ -19,7 +20,8 @@ from vpn.emulator.records import (
     refresh_url,
     set_limit,
 )
-from vpn.emulator.traffic import WINDOW_30_DAYS, TrafficLedger
+from vpn.emulator.traffic import DOWN, Series, TrafficLedger
+from vpn.emulator.usage import MODES, ExactUsage, PrometheusUsage
 
 # shadowbox re-checks every key's usage against its limit this often (and on limit changes).
 ENFORCEMENT_SECONDS = 3600.0
@@ -38,6 +40,9 @@ class OutlineEmulator:
         forget_deleted_usage: bool = False,
         clock: Callable[[], float] = time.time,
         version: str = "1.12.0",
+        usage: str = "exact",
+        scrape_seconds: float = 60.0,
+        scrape_offset: float | None = None,
     ) -> None:
         self.name = name
         self.server_id = str(uuid.uuid4())
@@ -57,6 +62,7 @@ class OutlineEmulator:
         self.next_id = 0
         self.busy_ports: set[int] = set()
         self.traffic = TrafficLedger()
+        self.use_usage_mode(usage, scrape_seconds, scrape_offset)
         # Keys the proxy refuses (shadowbox's ``reachedDataLimit``), as of the last check.
         self.over_limit: set[str] = set()
         self.next_enforcement = clock() + ENFORCEMENT_SECONDS
@@ -229,18 +235,45 @@ class OutlineEmulator:
 
     # --- usage and enforcement -------------------------------------------------------------
 
-    def add_traffic(self, key_id: str, nbytes: int, at: float | None = None) -> None:
+    def use_usage_mode(
+        self, mode: str, scrape_seconds: float = 60.0, scrape_offset: float | None = None
+    ) -> None:
+        """Answer usage ``exact``-ly or as real Outline does (``prometheus``, the default of
+        ledger tests): scrapes every ``scrape_seconds`` at ``scrape_offset`` past the minute."""
+        if mode not in MODES:
+            raise ValueError(f"usage mode must be one of {MODES}")
+        offset = random.uniform(0, scrape_seconds) if scrape_offset is None else scrape_offset
+        self.prometheus = Prometheus(
+            self.traffic, lambda: self.clock(), interval=scrape_seconds, offset=offset
+        )
+        exact = ExactUsage(self.traffic, lambda: self.clock())
+        self.usage = exact if mode == "exact" else PrometheusUsage(self.prometheus)
+
+    def add_traffic(
+        self, key_id: str, nbytes: int, at: float | None = None, series: Series = DOWN
+    ) -> None:
         """Record traffic of ``key_id`` at ``at`` (default: now by ``clock``)."""
-        self.traffic.add(key_id, nbytes, self.clock() if at is None else at)
+        self.traffic.add(key_id, nbytes, self.clock() if at is None else at, series)
 
     def reset_usage(self) -> None:
-        """Lose every counter, as when the server's metrics store is wiped."""
-        self.traffic.reset()
+        """Lose the metrics store (every sample; in exact mode every count)."""
+        if isinstance(self.usage, PrometheusUsage):
+            self.prometheus.wipe()
+        else:
+            self.traffic.reset()
+
+    def restart_prometheus(self, down_for: float) -> None:
+        """Prometheus stops now for ``down_for`` seconds; the scrapes in between are missed."""
+        self.prometheus.restart(down_for)
+
+    def restart_proxy(self) -> None:
+        """ss-server restarts now: its counters start again at zero."""
+        self.prometheus.catch_up()
+        self.traffic.restart(self.clock())
 
     def usage_30d(self, key_id: str) -> int:
         """The rolling 30-day usage the server enforces limits against."""
-        now = self.clock()
-        return self.traffic.total(key_id, now - WINDOW_30_DAYS, now)
+        return self.usage.usage_30d(key_id)
 
     def effective_limit(self, key_id: str) -> int | None:
         """The key's limit, else the server-wide default, else ``None``."""
@@ -267,31 +300,13 @@ class OutlineEmulator:
 
     def transfer_json(self) -> dict[str, Any]:
         """``GET /metrics/transfer``: 30-day bytes per key id with traffic."""
-        now = self.clock()
-        return {"bytesTransferredByUserId": self.traffic.totals(now - WINDOW_30_DAYS, now)}
+        if self.prometheus.is_down(self.clock()):
+            raise ApiError(500, "InternalServer", "")
+        return self.usage.transfer_json()
 
     def server_metrics_json(self, since: str | None) -> dict[str, Any]:
         """``GET /experimental/server/metrics?since=…`` (``accessKeyId`` is ``parseInt(id)``)."""
-        now = self.clock()
-        start = now - checks.since_seconds(since)
-        totals = self.traffic.totals(start, now)
-        entries = [
-            {
-                "accessKeyId": checks.js_parse_int(key_id),
-                "tunnelTime": {"seconds": 0},
-                "dataTransferred": {"bytes": nbytes},
-                "connection": {
-                    "lastTrafficSeen": self.traffic.last_seen(key_id, start, now),
-                    "peakDeviceCount": {"data": 0, "timestamp": None},
-                },
-            }
-            for key_id, nbytes in totals.items()
-        ]
-        idle = {"data": {"bytes": 0}, "timestamp": None}
-        server = {
-            "tunnelTime": {"seconds": 0},
-            "dataTransferred": {"bytes": sum(totals.values())},
-            "bandwidth": {"current": idle, "peak": idle},
-            "locations": [],
-        }
-        return {"server": server, "accessKeys": entries}
+        seconds = checks.since_seconds(since)
+        if self.prometheus.is_down(self.clock()):
+            raise ApiError(500, "InternalServer", "")
+        return self.usage.server_metrics_json(seconds)

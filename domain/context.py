@@ -33,6 +33,10 @@ class Context:
     stale_after: timedelta = timedelta(minutes=2)
     # Signs dynamic links; ``None`` when the installation has no ``PUBLIC_URL``.
     links: LinkSigner | None = None
+    # How often the servers' Prometheus scrapes usage (0: servers report exact counts), and
+    # how long a scrape may take to land (the ledger keeps clear of that moment).
+    scrape_seconds: float = 60.0
+    scrape_settle_seconds: float = 1.0
 
     @classmethod
     def from_settings(cls, settings: Settings, pool: BackendProvider) -> "Context":
@@ -47,6 +51,7 @@ class Context:
             demo_traffic_bytes=settings.demo_traffic_bytes,
             stale_after=timedelta(seconds=max(60.0, 3 * settings.outline_timeout_seconds)),
             links=links,
+            scrape_seconds=settings.outline_scrape_seconds,
         )
 
     def now(self) -> datetime:

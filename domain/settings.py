@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     demo_traffic_bytes: int = Field(GIB, ge=0)
     expiry_check_seconds: float = Field(30, gt=0)
     traffic_sync_seconds: float = Field(300, gt=0)
+    outline_scrape_seconds: float = Field(
+        60,
+        ge=0,
+        description="How often the servers' Prometheus scrapes usage (Outline: 60 s); "
+        "0 only for servers that report exact counts (the emulator's exact mode).",
+    )
     reconcile_seconds: float = Field(3600, gt=0)
     outline_timeout_seconds: float = Field(10, gt=0)
     webhook_events_url: str | None = None

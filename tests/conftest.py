@@ -106,8 +106,9 @@ async def pool() -> AsyncIterator[BackendPool]:
 
 @pytest.fixture
 def ctx(pool: BackendPool) -> Context:
-    """A domain context; the reconciler may roll back any unfinished key at once."""
-    return Context(pool=pool, stale_after=timedelta(0))
+    """A domain context; the reconciler may roll back any unfinished key at once. The
+    emulator answers exact counts unless a test switches it to its "prometheus" mode."""
+    return Context(pool=pool, stale_after=timedelta(0), scrape_seconds=0, scrape_settle_seconds=0)
 
 
 @pytest.fixture

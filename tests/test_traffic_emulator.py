@@ -33,9 +33,8 @@ async def prom(clock: Clock) -> AsyncIterator[RunningEmulator]:
 
 
 async def get(running: RunningEmulator, path: str) -> tuple[int, dict]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(running.api_url + path) as resp:
-            return resp.status, await resp.json()
+    async with aiohttp.ClientSession() as session, session.get(running.api_url + path) as resp:
+        return resp.status, await resp.json()
 
 
 async def transfer(running: RunningEmulator) -> dict[str, int]:

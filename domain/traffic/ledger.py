@@ -29,6 +29,7 @@ from domain.notices import outbox
 from domain.redact import describe
 from domain.servers import registry
 from domain.traffic import history
+from domain.traffic import schedule as schedules
 from domain.traffic.periods import start_new_periods
 from domain.traffic.sampling import (
     Sample,
@@ -37,6 +38,7 @@ from domain.traffic.sampling import (
     from_since,
     notice_at_80,
 )
+from domain.traffic.scraped import KeyView, read_usage
 from vpn.backends import Backend
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ async def sync_traffic(ctx: Context) -> list[SyncReport]:
             await sync_server(ctx, srv, report)
         except DomainError as exc:
             report.error = exc.message
+            schedules.view(srv).failed = True
             logger.warning("traffic sync of %s postponed: %s", srv.name, describe(exc))
         reports.append(report)
     return reports
@@ -82,8 +85,10 @@ async def sync_server(ctx: Context, srv: VPNServer, report: SyncReport) -> None:
     now = ctx.now()
     client = remote.backend(ctx, srv)
     counters = await remote.call(srv, client.usage())
-    since, until = await _usage_since(srv, client, now)
     keys = await VPNKey.filter(server=srv, state=KeyState.LIVE)
+    if ctx.scrape_seconds > 0 and await _sync_scraped(ctx, srv, client, keys, counters, report):
+        return
+    since, until = await _usage_since(srv, client, now)
     if since is not None:
         report.method = "since"
         samples = from_since(keys, counters, since)
@@ -102,6 +107,34 @@ async def sync_server(ctx: Context, srv: VPNServer, report: SyncReport) -> None:
     await VPNServer.filter(id=srv.id).update(last_synced_at=until)
     await history.forget_before(srv.id, until - history.KEEP)
     await _enforce(ctx, booked, report)
+
+
+async def _sync_scraped(
+    ctx: Context,
+    srv: VPNServer,
+    client: Backend,
+    keys: list[VPNKey],
+    counters: dict[str, int],
+    report: SyncReport,
+) -> bool:
+    """Book from Prometheus-scraped metrics (``domain.traffic.scraped``); ``False`` when the
+    server cannot give them, so the 30-day counters must do."""
+    views = [KeyView(k.remote_id, k.usage_baseline, k.created_at) for k in keys]
+    reading = await read_usage(ctx, srv, client, views, counters, anchor=srv.last_synced_at)
+    if reading is None:
+        return False
+    report.method, report.counters_reset = "scrapes", reading.lost
+    samples = [
+        Sample(k, round(reading.counted.get(k.remote_id, 0)), counters.get(k.remote_id, 0))
+        for k in keys
+    ]
+    through = reading.through or srv.last_synced_at or ctx.now()
+    booked = await _book(srv, samples, srv.last_synced_at, through, report)
+    if reading.through is not None:
+        await VPNServer.filter(id=srv.id).update(last_synced_at=reading.through)
+        await history.forget_before(srv.id, reading.through - history.KEEP)
+    await _enforce(ctx, booked, report)
+    return True
 
 
 async def _usage_since(

@@ -12,6 +12,7 @@ from domain.keys.locks import key_lock
 from domain.keys.provisioning import KeySpec
 from domain.keys.rules import settle
 from domain.servers import registry
+from domain.traffic.unbooked import unbooked_usage
 
 NAME_MAX = 100
 
@@ -147,8 +148,7 @@ async def refresh_key(ctx: Context, *, key_id: int, server: str, actor: str) -> 
         old = await live_key(key_id, server)
         srv = await registry.usable_server(server)
         client = remote.backend(ctx, srv)
-        counters = await remote.call(srv, client.usage())
-        used = old.traffic_used + max(0, counters.get(old.remote_id, 0) - old.usage_baseline)
+        used = old.traffic_used + (await unbooked_usage(ctx, srv, [old]))[old.id]
         spec = KeySpec(
             name=old.name,
             owner_id=old.owner_id,

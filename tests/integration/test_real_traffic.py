@@ -1,0 +1,80 @@
+"""The ledger on the real Outline server: real bytes through ``ss-traffic``, Prometheus's
+real 60 s scrapes, bursts and idle periods; a quota cut that really stops the key."""
+
+import asyncio
+import time
+
+from db.models import InactiveReason, VPNKey, VPNServer
+from domain import audit
+from domain.context import Context
+from domain.keys import changes, issuing
+from domain.traffic.ledger import sync_traffic
+from tests.integration.conftest import SCRAPE_SECONDS, RealOutline
+
+MB = 1_000_000
+
+
+class Moved:
+    """Bytes the server counted per key (``outline_counted_bytes`` of each run)."""
+
+    def __init__(self, real: RealOutline) -> None:
+        self.real = real
+        self.bytes: dict[int, int] = {}
+        self.largest = 0
+
+    async def move(self, key: VPNKey, nbytes: int, *, timeout: float = 60.0) -> bool:
+        report = await self.real.move_bytes(key.access_url or "", nbytes, give_up_after=timeout)
+        counted = int(report.get("outline_counted_bytes", 0)) if report["ok"] else 0
+        self.bytes[key.id] = self.bytes.get(key.id, 0) + counted
+        self.largest = max(self.largest, counted)
+        return report["ok"]
+
+
+async def used(key: VPNKey) -> int:
+    return (await VPNKey.get(id=key.id)).traffic_used
+
+
+async def idle(ctx: Context, moved: Moved, keys: list[VPNKey], seconds: float) -> None:
+    """Sync every 7 s for ``seconds``; never above the truth plus one scrape's extrapolation."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        (report,) = await sync_traffic(ctx)
+        assert report.error is None, report.error
+        for key in keys:
+            assert await used(key) <= moved.bytes.get(key.id, 0) + moved.largest
+        await asyncio.sleep(7)
+
+
+async def test_real_traffic_is_booked_within_5_percent_and_a_quota_cut_stops_the_key(
+    real_server: VPNServer, ctx: Context, real_outline: RealOutline
+) -> None:
+    ctx.scrape_seconds, ctx.scrape_settle_seconds = SCRAPE_SECONDS, 1.0
+    moved = Moved(real_outline)
+    free = await issuing.create_key(ctx, server="real", name="free", actor=audit.CLI)
+    capped = await issuing.create_key(
+        ctx, server="real", name="capped", traffic_limit=4 * MB, actor=audit.CLI
+    )
+    keys = [free, capped]
+    await sync_traffic(ctx)
+    for key in keys:  # a tiny first transfer: the series' first sample is then near zero
+        assert await moved.move(key, 1)
+    await idle(ctx, moved, keys, SCRAPE_SECONDS + 5)
+    assert await moved.move(free, 3 * MB) and await moved.move(capped, 3 * MB)
+    await idle(ctx, moved, keys, SCRAPE_SECONDS + 5)
+    assert (await VPNKey.get(id=capped.id)).is_active
+    # The capped key goes over its 4 MB: cut within one sync after the scrape that shows it.
+    assert await moved.move(free, 2 * MB) and await moved.move(capped, 2 * MB)
+    await idle(ctx, moved, keys, SCRAPE_SECONDS + 5)
+    cut = await VPNKey.get(id=capped.id)
+    assert (cut.is_active, cut.inactive_reason) == (False, InactiveReason.TRAFFIC)
+    assert not await moved.move(capped, 100_000, timeout=5)  # its connections stop
+    assert await moved.move(free, 4 * MB)
+    await idle(ctx, moved, keys, SCRAPE_SECONDS + 5)
+    truth, booked = moved.bytes[free.id], await used(free)
+    print(f"real traffic: booked {booked:,} of {truth:,} counted ({booked / truth - 1:+.3%})")
+    assert abs(booked - truth) <= 0.05 * truth
+    reopened = await changes.set_traffic_limit(
+        ctx, key_id=capped.id, server="real", traffic_limit=50 * MB, actor=audit.CLI
+    )
+    assert reopened.is_active
+    assert await moved.move(capped, 100_000)

@@ -146,10 +146,8 @@ async def _usage_since(
     seconds = int((now - srv.last_synced_at).total_seconds())
     if seconds < 1:
         return None, now
-    try:
-        usage = await remote.call(srv, client.usage_since(seconds))
-    except DomainError:
-        return None, now
+    # A failure postpones the sync (falling back to the counters would book their error).
+    usage = await remote.call(srv, client.usage_since(seconds))
     if usage is None:
         return None, now
     # Windows of whole seconds laid end to end: nothing counted twice, nothing skipped.

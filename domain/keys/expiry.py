@@ -5,11 +5,8 @@ import logging
 from tortoise.expressions import Q
 
 from db.models import InactiveReason, KeyState, VPNKey
-from domain.concurrency import bounded
 from domain.context import Context
-from domain.errors import DomainError
-from domain.keys.enforcement import enforce_rules
-from domain.redact import describe
+from domain.keys.enforcement import CURRENT, enforce_many
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +16,8 @@ async def sweep_expired(ctx: Context) -> int:
 
     One indexed query (``state``, ``valid_until``) finds the candidates: active keys and
     keys cut for traffic (expiry outranks quota). A key whose server fails stays as it is
-    and is picked up again by the next sweep.
+    and is picked up again by the next sweep. Keys are cut in batches
+    (``enforcement.enforce_many``): servers first, then one transaction per batch.
     """
     key_ids = await (
         VPNKey.filter(state=KeyState.LIVE, valid_until__lte=ctx.now(), server__is_active=True)
@@ -28,14 +26,8 @@ async def sweep_expired(ctx: Context) -> int:
         .values_list("id", flat=True)
     )
 
-    async def expire(key_id: int) -> bool:
-        try:
-            return await enforce_rules(ctx, key_id) == "key.expired"
-        except DomainError as exc:
-            logger.warning("expiry of key %s postponed: %s", key_id, describe(exc))
-            return False
-
-    expired = sum(await bounded(key_ids, expire))
+    transitions = await enforce_many(ctx, dict.fromkeys(key_ids, CURRENT))
+    expired = sum(action == "key.expired" for action in transitions.values())
     if expired:
         logger.info("expiry sweep: %d key(s) expired", expired)
     return expired

@@ -9,6 +9,7 @@ evenly over the interval it was measured in) and looks that up 30 days later.
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from tortoise import connections
 from tortoise.expressions import Subquery
 
 from db.models import TrafficBucket, VPNKey
@@ -18,7 +19,12 @@ WINDOW = timedelta(days=30)
 # How far the server's clock may be off ours.
 SKEW = HOUR
 KEEP = WINDOW + timedelta(days=1)
-_CHUNK = 500
+_CHUNK = 5000
+_UPSERT = (
+    'INSERT INTO "traffic_buckets" ("key_id", "hour", "bytes") VALUES ({0}, {1}, {2}) '
+    'ON CONFLICT ("key_id", "hour") DO UPDATE '
+    'SET "bytes" = "traffic_buckets"."bytes" + EXCLUDED."bytes"'
+)
 
 Spread = dict[datetime, int]
 
@@ -66,33 +72,20 @@ async def aged(server_id: int, start: datetime, end: datetime) -> dict[int, int]
 
 
 async def add(parts: dict[int, Spread]) -> None:
-    """Add counted traffic (key id -> hourly parts) to the history."""
-    items = [(key_id, spread_) for key_id, spread_ in parts.items() if spread_]
-    for start in range(0, len(items), _CHUNK):
-        await _add(dict(items[start : start + _CHUNK]))
-
-
-async def _add(parts: dict[int, Spread]) -> None:
-    hours = {hour for spread_ in parts.values() for hour in spread_}
-    if not hours:
+    """Add counted traffic (key id -> hourly parts) to the history, one upsert per row."""
+    hour_field = TrafficBucket._meta.fields_map["hour"]
+    rows = [
+        (key_id, hour_field.to_db_value(hour, TrafficBucket), nbytes)
+        for key_id, spread_ in parts.items()
+        for hour, nbytes in spread_.items()
+    ]
+    if not rows:
         return
-    existing = await TrafficBucket.filter(
-        key_id__in=list(parts), hour__gte=min(hours), hour__lte=max(hours)
-    )
-    index = {(row.key_id, row.hour): row for row in existing}
-    changed, fresh = [], []
-    for key_id, spread_ in parts.items():
-        for hour, nbytes in spread_.items():
-            row = index.get((key_id, hour))
-            if row is None:
-                fresh.append(TrafficBucket(key_id=key_id, hour=hour, bytes=nbytes))
-            else:
-                row.bytes += nbytes
-                changed.append(row)
-    if changed:
-        await TrafficBucket.bulk_update(changed, fields=["bytes"])
-    if fresh:
-        await TrafficBucket.bulk_create(fresh)
+    conn = connections.get("default")
+    marks = ["$1", "$2", "$3"] if conn.capabilities.dialect == "postgres" else ["?"] * 3
+    statement = _UPSERT.format(*marks)
+    for start in range(0, len(rows), _CHUNK):
+        await conn.execute_many(statement, rows[start : start + _CHUNK])
 
 
 async def forget_before(server_id: int, moment: datetime) -> None:

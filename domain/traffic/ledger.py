@@ -30,9 +30,11 @@ from domain.servers import registry
 from domain.traffic import history
 from domain.traffic import schedule as schedules
 from domain.traffic.periods import start_new_periods
+from domain.traffic.rows import KeyRow, live_rows
 from domain.traffic.sampling import (
     Sample,
     counters_were_lost,
+    crossed_80,
     from_counters,
     from_since,
     notice_at_80,
@@ -84,7 +86,7 @@ async def sync_server(ctx: Context, srv: VPNServer, report: SyncReport) -> None:
     now = ctx.now()
     client = remote.backend(ctx, srv)
     counters = await remote.call(srv, client.usage())
-    keys = await VPNKey.filter(server=srv, state=KeyState.LIVE)
+    keys = await live_rows(srv.id)
     if ctx.scrape_seconds > 0 and await _sync_scraped(ctx, srv, client, keys, counters, report):
         return
     since, until = await _usage_since(srv, client, now)
@@ -112,7 +114,7 @@ async def _sync_scraped(
     ctx: Context,
     srv: VPNServer,
     client: Backend,
-    keys: list[VPNKey],
+    keys: list[KeyRow],
     counters: dict[str, int],
     report: SyncReport,
 ) -> bool:
@@ -159,7 +161,7 @@ async def _book(
     previous: datetime | None,
     until: datetime,
     report: SyncReport,
-) -> list[tuple[VPNKey, int | None]]:
+) -> list[tuple[KeyRow, int | None]]:
     """Write each key's new usage and baseline; returns (key, server limit before) pairs."""
     limits = {sample.key.id: remote.server_limit(sample.key) for sample in samples}
     changed = [s for s in samples if s.counted or s.baseline != s.key.usage_baseline]
@@ -200,20 +202,23 @@ async def _write(srv: VPNServer, samples: list[Sample]) -> set[int]:
                 id__in=[s.key.id for s in samples], state=KeyState.LIVE
             ).values_list("id", "traffic_used", "usage_baseline")
         }
-        written, notices = set(), []
+        written, before = set(), {}
         for sample in samples:
             key, used_before = sample.key, sample.key.traffic_used
             if stored.get(key.id) != (used_before + sample.counted, sample.baseline):
                 continue
             key.traffic_used, key.usage_baseline = used_before + sample.counted, sample.baseline
             written.add(key.id)
-            notices.append(notice_at_80(key, srv.name, used_before))
-        await outbox.enqueue(notices)
+            if crossed_80(key.traffic_limit, used_before, key.traffic_used):
+                before[key.id] = used_before
+        if before:
+            keys = await VPNKey.filter(id__in=list(before))
+            await outbox.enqueue([notice_at_80(k, srv.name, before[k.id]) for k in keys])
     return written
 
 
 async def _enforce(
-    ctx: Context, booked: list[tuple[VPNKey, int | None]], report: SyncReport
+    ctx: Context, booked: list[tuple[KeyRow, int | None]], report: SyncReport
 ) -> None:
     """Cut keys that reached their quota (and re-push limits the new baseline moved)."""
     now = ctx.now()
@@ -222,7 +227,7 @@ async def _enforce(
         report.transitions |= await enforce_many(ctx, due)
 
 
-def _due(key: VPNKey, limit_before: int | None, now: datetime) -> bool:
+def _due(key: KeyRow, limit_before: int | None, now: datetime) -> bool:
     """Whether the key's rules or its server limit need changing on the server."""
     if settle(key, now) is not None:
         return True

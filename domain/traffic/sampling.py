@@ -6,6 +6,7 @@ from datetime import datetime
 from db.models import Notice, VPNKey
 from domain.notices import outbox
 from domain.traffic.history import SKEW, WINDOW
+from domain.traffic.rows import KeyRow
 
 WARN_AT = 0.8
 
@@ -14,13 +15,13 @@ WARN_AT = 0.8
 class Sample:
     """One key's outcome of a sync: bytes to add and the baseline to keep."""
 
-    key: VPNKey
+    key: KeyRow
     counted: int
     baseline: int
 
 
 def from_since(
-    keys: list[VPNKey], counters: dict[str, int], since: dict[str, int]
+    keys: list[KeyRow], counters: dict[str, int], since: dict[str, int]
 ) -> list[Sample]:
     """Samples from the bytes each key moved since the last sync (exact).
 
@@ -35,7 +36,7 @@ def from_since(
     return samples
 
 
-def counters_were_lost(keys: list[VPNKey], counters: dict[str, int], now: datetime) -> bool:
+def counters_were_lost(keys: list[KeyRow], counters: dict[str, int], now: datetime) -> bool:
     """Whether the server lost its counters (metrics store wiped): a key too young for any
     of its traffic to have left the window reports less than at the last sync."""
     young_since = now - WINDOW + SKEW
@@ -46,7 +47,7 @@ def counters_were_lost(keys: list[VPNKey], counters: dict[str, int], now: dateti
 
 
 def from_counters(
-    keys: list[VPNKey], counters: dict[str, int], aged: dict[int, int], *, reset: bool
+    keys: list[KeyRow], counters: dict[str, int], aged: dict[int, int], *, reset: bool
 ) -> list[Sample]:
     """Samples from 30-day counters alone.
 
@@ -69,10 +70,15 @@ def from_counters(
     return samples
 
 
+def crossed_80(limit: int | None, used_before: int, used: int) -> bool:
+    """Whether booking took a key's usage over 80 % of its limit (not yet to 100 %)."""
+    return limit is not None and used_before < WARN_AT * limit <= used < limit
+
+
 def notice_at_80(key: VPNKey, server: str, used_before: int) -> Notice | None:
     """The owner's "80 % used" notice when this sync crossed that mark (else ``None``)."""
     limit = key.traffic_limit
-    if not limit or not used_before < WARN_AT * limit <= key.traffic_used < limit:
+    if not crossed_80(limit, used_before, key.traffic_used):
         return None
     period = int(key.period_started_at.timestamp()) if key.period_started_at else 0
     dedup = f"tg:{outbox.TRAFFIC_80}:{key.id}:{limit}:{period}"

@@ -120,7 +120,7 @@ async def run(ctx: Context, clock: FakeClock, emulator, cadence: Cadence, *, exa
         for name, key in keys.items():
             used = (await VPNKey.get(id=key.id)).traffic_used
             if exact:
-                assert used == truth.moved(name, offset), (name, offset, used, truth.moved(name, offset), report)
+                assert used == truth.moved(name, offset), (name, offset, used, report)
                 continue
             # Bytes after the latest scrape are in no answer yet; up to it, one interval's
             # traffic may be missing (what a key moved before its first scrape) or added.

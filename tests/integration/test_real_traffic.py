@@ -22,8 +22,9 @@ class Moved:
         self.bytes: dict[int, int] = {}
         self.largest = 0
 
-    async def move(self, key: VPNKey, nbytes: int, *, timeout: float = 60.0) -> bool:
-        report = await self.real.move_bytes(key.access_url or "", nbytes, give_up_after=timeout)
+    async def move(self, key: VPNKey, nbytes: int, *, give_up_after: float = 60.0) -> bool:
+        url = key.access_url or ""
+        report = await self.real.move_bytes(url, nbytes, give_up_after=give_up_after)
         counted = int(report.get("outline_counted_bytes", 0)) if report["ok"] else 0
         self.bytes[key.id] = self.bytes.get(key.id, 0) + counted
         self.largest = max(self.largest, counted)
@@ -67,7 +68,7 @@ async def test_real_traffic_is_booked_within_5_percent_and_a_quota_cut_stops_the
     await idle(ctx, moved, keys, SCRAPE_SECONDS + 5)
     cut = await VPNKey.get(id=capped.id)
     assert (cut.is_active, cut.inactive_reason) == (False, InactiveReason.TRAFFIC)
-    assert not await moved.move(capped, 100_000, timeout=5)  # its connections stop
+    assert not await moved.move(capped, 100_000, give_up_after=5)  # its connections stop
     assert await moved.move(free, 4 * MB)
     await idle(ctx, moved, keys, SCRAPE_SECONDS + 5)
     truth, booked = moved.bytes[free.id], await used(free)

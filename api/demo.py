@@ -16,6 +16,8 @@ from vpn.emulator import RunningEmulator, start_emulator
 
 DEMO_SERVER = "demo"
 HOST = "127.0.0.1"
+# Usage figures as a real Outline server gives them (extrapolated, from 60 s scrapes).
+USAGE = "prometheus"
 
 
 async def _stored_address() -> tuple[int, str, str | None] | None:
@@ -35,11 +37,11 @@ async def start_demo_server(app: web.Application) -> RunningEmulator:
     stored = await _stored_address()
     if stored is not None:
         port, prefix, server_uid = stored
-        running = await start_emulator(HOST, port, prefix=prefix)
+        running = await start_emulator(HOST, port, prefix=prefix, usage=USAGE)
         if server_uid is not None:  # the same server again, as far as the reconciler can tell
             running.emulator.server_id = server_uid
         return running
-    running = await start_emulator(HOST, 0)
+    running = await start_emulator(HOST, 0, usage=USAGE)
     try:
         await registry.add_server(
             app[CONTEXT], name=DEMO_SERVER, api_url=running.api_url, actor=audit.CLI

@@ -105,7 +105,7 @@ async def run(ctx: Context, clock: FakeClock, emulator, cadence: Cadence, *, exa
             truth.events[name].append((at, nbytes))
     await sync_traffic(ctx)
     last_used: dict[str, int] = {}
-    failed_at, failures = -math.inf, []
+    failed, failures, recovered_at = False, [], -10 * SCRAPE
     restart_at, restart_for = MAIN + 40 * HOUR, 15 * 60
     offset = 0.0
     while offset < MAIN + 72 * HOUR:
@@ -117,9 +117,11 @@ async def run(ctx: Context, clock: FakeClock, emulator, cadence: Cadence, *, exa
         (report,) = await sync_traffic(ctx)
         if report.error:  # Prometheus is down (or, on a busy machine, a call timed out)
             assert "alpha" in report.error
-            failed_at = offset
+            failed = True
             failures.append(offset)
             continue
+        if failed:
+            failed, recovered_at = False, offset
         for name, key in keys.items():
             used = (await VPNKey.get(id=key.id)).traffic_used
             if exact:
@@ -131,9 +133,9 @@ async def run(ctx: Context, clock: FakeClock, emulator, cadence: Cadence, *, exa
             tolerance = 0.01 * moved + truth.largest_interval(name)
             assert abs(used - moved) <= tolerance, (name, offset, used, moved)
             # Idle since a scrape that a sync has followed: the figure stays put (except
-            # just after a failed sync: what was missed is caught up from the next scrape).
+            # after a failed sync: what was missed is booked from the next scrape on).
             last, before = truth.last_before(name, offset), offset - step
-            recovering = before - failed_at <= 2 * SCRAPE
+            recovering = before < _next_scrape(recovered_at)
             if last is not None and _next_scrape(last) <= before and not recovering:
                 assert used == last_used[name], (name, offset, used, last_used[name])
             last_used[name] = used

@@ -23,6 +23,7 @@ from domain.keys import installation, outcomes, remote
 from domain.keys.issuing import live_key
 from domain.keys.locks import KeyBusy, Lease, key_lock
 from domain.servers import registry
+from domain.traffic.unbooked import unbooked_usage
 from vpn.backends import RemoteKey
 
 logger = logging.getLogger(__name__)
@@ -30,10 +31,8 @@ logger = logging.getLogger(__name__)
 SWITCH_ATTEMPTS = 3
 
 
-async def unbooked_usage(ctx: Context, key: VPNKey) -> int:
-    """Bytes the key's server counted that the ledger has not booked yet."""
-    counters = await remote.call(key.server, remote.backend(ctx, key.server).usage())
-    return max(0, counters.get(key.remote_id, 0) - key.usage_baseline)
+async def _unbooked(ctx: Context, key: VPNKey) -> int:
+    return (await unbooked_usage(ctx, key.server, [key]))[key.id]
 
 
 async def move_key(
@@ -56,7 +55,7 @@ async def move_key(
         dst = await registry.usable_server(target, exclude=src.id)
         if dst.id == src.id:
             raise Invalid(f"key {key_id} is already on server '{dst.name}'", field="server")
-        used = key.traffic_used + (0 if source_down else await unbooked_usage(ctx, key))
+        used = key.traffic_used + (0 if source_down else await _unbooked(ctx, key))
         move = await KeyMove.create(
             key=key,
             from_server=src,
@@ -147,7 +146,7 @@ async def _switch(
         await key.refresh_from_db()
         if key.state != KeyState.LIVE or key.remote_id != move.from_remote_id:
             break
-        used = key.traffic_used + (0 if source_down else await unbooked_usage(ctx, key))
+        used = key.traffic_used + (0 if source_down else await _unbooked(ctx, key))
     await undo_move(ctx, move, servers[1])
     raise Conflict(f"key {key.id} changed while it was being moved; try again", key=key.id)
 

@@ -32,6 +32,9 @@ pytest_plugins = [
     "tests.link_fixtures",
 ]
 
+# The emulator answers exact counts unless a test switches it to its "prometheus" mode (and
+# sets the context's scrape interval); settings built by tests and CLI runs follow suit.
+os.environ["OUTLINE_SCRAPE_SECONDS"] = "0"
 POSTGRES_URL = os.environ.get("DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith(("postgres://", "postgresql://"))
 # One template per session, so concurrent runs on one server do not collide.

@@ -2,20 +2,31 @@
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
+from datetime import UTC
+from pathlib import Path
 
 from aiohttp import web
+from pydantic import ValidationError
 from tortoise.exceptions import OperationalError
 from tqdm import tqdm
 
 from api.app_keys import CONTEXT
-from api.demo import demo_ctx
+from api.demo import demo_ctx, demo_database
 from api.setup import build_app
-from db.connect import DatabaseInUse, claim_sqlite_for_serving, close_database, open_database
-from db.migrate import apply_migrations
+from db.connect import (
+    DatabaseInUse,
+    DatabaseNotReady,
+    claim_sqlite_for_serving,
+    close_database,
+    describe_url,
+    open_database,
+)
+from db.migrate import apply_migrations, ensure_migrated
 from domain import audit
 from domain.accounts import tokens
 from domain.context import Context
@@ -23,12 +34,18 @@ from domain.errors import DomainError
 from domain.keys.reconcile import reconcile
 from domain.lifecycle.worker import run_worker
 from domain.notices.messenger import Messenger
+from domain.operations.audit_log import AuditQuery, parse_moment, read_audit
+from domain.operations.backup import write_backup
+from domain.operations.logs import configure_logging
+from domain.operations.restore import restore_backup
+from domain.operations.schedule import backup_target
 from domain.servers import registry
 from domain.servers.drain import drain_server
 from domain.settings import Settings
 from vpn.pool import BackendPool
 
 logger = logging.getLogger("vpnkeys")
+DEFAULT_BACKUP_DIR = Path("backups")
 
 
 @asynccontextmanager
@@ -138,7 +155,8 @@ async def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
             print(f"token '{args.name}' revoked")
 
 
-async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> None:
+async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit status 0 when every server was checked (and repaired), 1 when one could not be."""
     async with domain_context(settings) as ctx:
         reports = await reconcile(ctx, server=args.server, dry_run=args.dry_run, actor=audit.CLI)
     verb = "would repair" if args.dry_run else "repaired"
@@ -156,6 +174,48 @@ async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> None:
                 f"{r.server}: left {len(r.unclaimed)} old-scheme key(s) alone that this "
                 "database never held (another installation may own them)"
             )
+    return 1 if any(r.error for r in reports) else 0
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{table} {n}" for table, n in counts.items())
+
+
+async def cmd_backup(settings: Settings, args: argparse.Namespace) -> None:
+    async with domain_context(settings) as ctx:
+        target = backup_target(args.path, settings.backup_dir or DEFAULT_BACKUP_DIR, ctx.now())
+        counts = await write_backup(settings.database_url, target, ctx.now())
+    print(f"backup written to {target}: {sum(counts.values())} rows ({_counts(counts)})")
+
+
+async def cmd_restore(settings: Settings, args: argparse.Namespace) -> None:
+    await apply_migrations(settings.database_url)
+    async with domain_context(settings):
+        counts = await restore_backup(args.path, replace=args.force)
+    print(
+        f"restored {sum(counts.values())} rows into the {describe_url(settings.database_url)} "
+        f"({_counts(counts)}); compare it with the servers: python main.py reconcile --dry-run"
+    )
+
+
+async def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
+    async with domain_context(settings) as ctx:
+        moments = [
+            None if t is None else parse_moment(t, ctx.now()) for t in (args.since, args.until)
+        ]
+        query = AuditQuery(
+            key_id=args.key, user_id=args.user, actor=args.actor, action=args.action,
+            since=moments[0], until=moments[1], limit=args.limit,
+        )  # fmt: skip
+        page = await read_audit(query)
+    for e in page.events:
+        details = json.dumps(e.details, ensure_ascii=False, separators=(",", ":"))
+        key = "-" if e.key_id is None else e.key_id
+        user = "-" if e.user_id is None else e.user_id
+        at = f"{e.at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        print(f"{at}\t{e.actor}\t{e.action}\tkey {key}\tuser {user}\t{details}")
+    if page.next_before is not None:
+        print(f"(more: raise --limit or narrow --since; {len(page.events)} shown)")
 
 
 def build_service(settings: Settings, *, pool: BackendPool | None = None) -> web.Application:
@@ -178,20 +238,49 @@ def build_service(settings: Settings, *, pool: BackendPool | None = None) -> web
     return app
 
 
+def prepare_database(settings: Settings, *, migrate: bool) -> None:
+    """Check the database answers and is migrated (or migrate it) before serving."""
+    applied = asyncio.run(ensure_migrated(settings.database_url, apply=migrate))
+    if applied:
+        logger.info("applied %d migration(s): %s", len(applied), ", ".join(applied))
+
+
+def log_listening(settings: Settings) -> Callable[[str], None]:
+    """``run_app``'s ``print``: called once the socket is bound, logs where the API listens."""
+    return lambda _: logger.info("listening on http://%s:%d", settings.api_host, settings.api_port)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
-    app = build_service(settings)
-    if args.demo:
-        app.cleanup_ctx.insert(1, demo_ctx(settings))
-    web.run_app(app, host=settings.api_host, port=settings.api_port, print=None)
+    with ExitStack() as stack:
+        if args.demo:
+            url = stack.enter_context(demo_database(args.demo_database))
+            settings = settings.model_copy(update={"database_url": url})
+        # Kept referenced until the process stops: SQLite serves one process.
+        claim = claim_sqlite_for_serving(settings.database_url)
+        migrate = args.demo or getattr(args, "migrate", False) or settings.migrate_on_start
+        prepare_database(settings, migrate=migrate)
+        app = build_service(settings)
+        if args.demo:
+            app.cleanup_ctx.insert(1, demo_ctx(settings))
+        web.run_app(
+            app, host=settings.api_host, port=settings.api_port, print=log_listening(settings)
+        )
+        del claim
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="VPN key service")
     parser.add_argument(
-        "--demo", action="store_true", help="serve with a built-in Outline emulator"
+        "--demo",
+        action="store_true",
+        help="serve with a built-in Outline emulator on a temporary database",
+    )
+    parser.add_argument(
+        "--demo-database", metavar="URL", help="with --demo: use (and keep) this database instead"
     )
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the bot, the API and the worker (default)")
+    serve = sub.add_parser("serve", help="run the bot, the API and the worker (default)")
+    serve.add_argument("--migrate", action="store_true", help="apply pending migrations first")
     sub.add_parser("migrate", help="apply database migrations to DATABASE_URL")
 
     srv = sub.add_parser("server", help="manage VPN servers").add_subparsers(
@@ -235,42 +324,69 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconcile", help="repair drift between the database and servers now")
     rec.add_argument("--server", help="only this server")
     rec.add_argument("--dry-run", action="store_true", help="report without changing anything")
+
+    back = sub.add_parser("backup", help="write a consistent backup while the service runs")
+    back.add_argument(
+        "path", nargs="?", type=Path, help="file or folder (default: BACKUP_DIR or ./backups)"
+    )
+    aud = sub.add_parser("audit", help="read the audit log, newest first")
+    aud.add_argument("--key", type=int, metavar="ID", help="events of this key")
+    aud.add_argument("--user", type=int, metavar="TG_ID", help="events of this user")
+    aud.add_argument("--actor", help="e.g. api:billing, tg:42, cli, worker")
+    aud.add_argument("--action", help="e.g. key.created")
+    aud.add_argument("--since", help="2026-12-01, 2026-12-01T10:00:00Z, or an age: 30m, 12h, 7d")
+    aud.add_argument("--until", help="same forms as --since")
+    aud.add_argument("--limit", type=int, default=50, help="events at most (default 50)")
+    res = sub.add_parser("restore", help="load a backup into DATABASE_URL (SQLite or PostgreSQL)")
+    res.add_argument("path", type=Path, help="a file written by `backup`")
+    res.add_argument(
+        "--force", action="store_true", help="replace what a non-empty database holds"
+    )
     return parser
 
 
-COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[None]]] = {
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int | None]]] = {
     "migrate": cmd_migrate,
     "server": cmd_server,
     "token": cmd_token,
     "reconcile": cmd_reconcile,
+    "backup": cmd_backup,
+    "audit": cmd_audit,
+    "restore": cmd_restore,
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; domain errors print their message and exit 1."""
-    args = build_parser().parse_args(argv)
-    settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if args.command in (None, "serve"):
-        try:
-            claim = claim_sqlite_for_serving(settings.database_url)
-        except DatabaseInUse as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        cmd_serve(settings, args)
-        del claim
-        return 0
+def load_settings() -> Settings | None:
+    """The settings, or ``None`` after printing what is wrong with them in one line each."""
     try:
-        asyncio.run(COMMANDS[args.command](settings, args))
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+            print(f"error: configuration: {name}: {error['msg']}", file=sys.stderr)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; domain and database errors print one line and exit 1."""
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    if settings is None:
+        return 2
+    serving = args.command in (None, "serve")
+    configure_logging(settings, one_shot=not serving)
+    try:
+        if serving:
+            cmd_serve(settings, args)
+            return 0
+        return asyncio.run(COMMANDS[args.command](settings, args)) or 0
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+    except (DatabaseNotReady, DatabaseInUse) as exc:
+        print(f"error: {exc}", file=sys.stderr)
     except OperationalError as exc:
         print(f"error: database: {exc} (run `python main.py migrate` first?)", file=sys.stderr)
-        return 1
-    return 0
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """``python main.py --demo``: an in-process Outline emulator registered as server ``demo``."""
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from api.app_keys import CONTEXT
+from db.connect import describe_url
 from domain import audit
 from domain.accounts import tokens
 from domain.errors import Conflict, NotFound
@@ -18,6 +21,20 @@ DEMO_SERVER = "demo"
 HOST = "127.0.0.1"
 # Usage figures as a real Outline server gives them (extrapolated, from 60 s scrapes).
 USAGE = "prometheus"
+
+
+@contextmanager
+def demo_database(url: str | None) -> Iterator[str]:
+    """The demo's database: ``url`` when given, else a temporary SQLite file removed at exit.
+
+    Never the configured ``DATABASE_URL``: the demo server, its keys and tokens must not end
+    up in the real database.
+    """
+    if url is not None:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="vpnkeys-demo-") as folder:
+        yield f"sqlite://{folder}/demo.sqlite3"
 
 
 async def _stored_address() -> tuple[int, str, str | None] | None:
@@ -61,6 +78,7 @@ def _announce(settings: Settings, plaintext: str) -> None:
     lines = [
         f"Demo mode: the built-in Outline emulator serves as server '{DEMO_SERVER}' "
         "(in memory: its keys vanish when the process stops).",
+        f"Database: {describe_url(settings.database_url)}",
         f"API token (shown once): {plaintext}",
         "Try:",
         f"  curl -s {auth} -H 'Content-Type: application/json' -d '{user}' {base}/api/user/",

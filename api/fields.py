@@ -82,3 +82,36 @@ ValidUntil = Annotated[
     BeforeValidator(parse_valid_until),
     WithJsonSchema(_VALID_UNTIL_SCHEMA, mode="validation"),
 ]
+
+
+def parse_moment(value: object) -> datetime | None:
+    """A UTC datetime from an RFC 3339 date-time, or the start of a bare date's UTC day."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(YEAR, value):
+        raise ValueError("must be YYYY-MM-DD or an RFC 3339 date-time; years 1970-8999")
+    try:
+        if _DATE.fullmatch(value):
+            return datetime.combine(date.fromisoformat(value), time(), UTC)
+        if _DATE_TIME.fullmatch(value):
+            return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except ValueError:
+        raise ValueError("not a real calendar date or time") from None
+    raise ValueError("must be YYYY-MM-DD or an RFC 3339 date-time such as 2026-12-31T12:00:00Z")
+
+
+Moment = Annotated[
+    datetime | None,
+    BeforeValidator(parse_moment),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date", "pattern": YEAR},
+                {"type": "string", "format": "date-time", "pattern": YEAR},
+            ],
+            "description": "a date (from the start of that UTC day) or an RFC 3339 date-time "
+            "with a timezone; years 1970-8999",
+        },
+        mode="validation",
+    ),
+]

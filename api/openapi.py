@@ -38,18 +38,31 @@ def _version() -> str:
         return "0.0.0"
 
 
-def _parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+def _parameters(model: type[BaseModel], where: str = "path") -> list[dict[str, Any]]:
     schema = model.model_json_schema(by_alias=True)
-    return [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "description": prop.pop("description", name),
-            "schema": prop,
-        }
-        for name, prop in schema["properties"].items()
-    ]
+    required = set(schema.get("required", ())) if where == "query" else set(schema["properties"])
+    parameters = []
+    for name, prop in schema["properties"].items():
+        prop = _optional(prop) if where == "query" else prop
+        parameters.append(
+            {
+                "name": name,
+                "in": where,
+                "required": name in required,
+                "description": prop.pop("description", name),
+                "schema": prop,
+            }
+        )
+    return parameters
+
+
+def _optional(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without the `null` an optional model field allows."""
+    options = [o for o in prop.get("anyOf", ()) if o.get("type") != "null"]
+    if len(options) == 1 and "anyOf" in prop:
+        rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+        return {**options[0], **rest}
+    return {k: v for k, v in prop.items() if not (k == "default" and v is None)}
 
 
 def _content(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -85,8 +98,13 @@ def _operation(endpoint: Endpoint, refs: dict[Any, dict[str, Any]]) -> dict[str,
         "security": [{"bearer": []}] if endpoint.auth else [],
         "responses": responses,
     }
+    parameters = []
     if endpoint.params is not None:
-        operation["parameters"] = _parameters(endpoint.params)
+        parameters += _parameters(endpoint.params)
+    if endpoint.query is not None:
+        parameters += _parameters(endpoint.query, "query")
+    if parameters:
+        operation["parameters"] = parameters
     if endpoint.body is not None:
         body_schema = refs[(endpoint.body, "validation")]
         operation["requestBody"] = {

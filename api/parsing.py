@@ -26,6 +26,11 @@ def path_params(request: web.Request, model: type[M]) -> M:
     return model.model_validate(dict(request.match_info), strict=False)
 
 
+def query_params(request: web.Request, model: type[M]) -> M:
+    """The query string, range-checked (``ValidationError`` → 400); unknown names refused."""
+    return model.model_validate(dict(request.query), strict=False)
+
+
 async def json_body(request: web.Request, model: type[M]) -> M:
     """The JSON body validated strictly against ``model`` (``BadBody`` → 400)."""
     raw = await request.read()

@@ -1,12 +1,12 @@
 """Response models (the JSON envelope and its payloads) and how views render them."""
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from db.models import User, VPNKey
+from db.models import AuditEvent, User, VPNKey
 from domain.links.signing import LinkSigner, dynamic_url
 
 
@@ -121,6 +121,38 @@ class ServerState(BaseModel):
 class ReadyEnvelope(Envelope):
     database: Literal["ok", "unavailable"]
     servers: list[ServerState]
+
+
+class AuditEventOut(BaseModel):
+    """One recorded change: who did what to which key or user."""
+
+    id: int
+    at: datetime
+    actor: str = Field(description="`api:<token name>`, `tg:<user id>`, `worker` or `cli`")
+    action: str = Field(description="e.g. `key.created`, `key.disabled`, `user.updated`")
+    key_id: int | None
+    tg_id: int | None
+    details: dict[str, Any] | list[Any]
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> "AuditEventOut":
+        """The JSON view of an audit row."""
+        return cls(
+            id=event.id,
+            at=_utc(event.at),
+            actor=event.actor,
+            action=event.action,
+            key_id=event.key_id,
+            tg_id=event.user_id,
+            details=event.details,
+        )
+
+
+class AuditEnvelope(Envelope):
+    events: list[AuditEventOut] = Field(description="newest first")
+    next_before: int | None = Field(
+        description="pass as `before` for the next page; null on the last page"
+    )
 
 
 def _utc(moment: datetime) -> datetime:

@@ -12,8 +12,8 @@ from swagger_ui_bundle import swagger_ui_path
 
 from api import schemas as s
 from api.auth import require_token
-from api.responses import Envelope, KeysEnvelope, ReadyEnvelope, UserEnvelope
-from api.views import docs, key_changes, keys, service, users
+from api.responses import AuditEnvelope, Envelope, KeysEnvelope, ReadyEnvelope, UserEnvelope
+from api.views import audit, docs, key_changes, keys, service, users
 
 INT = "[0-9]+"
 # Errors of every call that reaches a VPN server.
@@ -33,6 +33,7 @@ class Endpoint:
     status: int = 200
     body: type[BaseModel] | None = None
     params: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
     errors: tuple[int, ...] = (400, 401)
     auth: bool = True
     media_type: str = "application/json"
@@ -103,6 +104,11 @@ ENDPOINTS = [
         "DELETE", f"{VPN_TOKEN}/{ID}/{{srv_name}}/", key_changes.delete_key,
         "Delete a key (kept as history); `id` is the key id", "keys",
         params=s.KeyPath, errors=SERVER_ERRORS,
+    ),
+    Endpoint(
+        "GET", "/api/audit/", audit.get_audit,
+        "Read the audit log, newest first (filters and `before`/`limit` paging)", "audit",
+        response=AuditEnvelope, query=s.AuditQuery,
     ),
     Endpoint("GET", "/healthz", service.get_health, "Liveness", "service", errors=(), auth=False),
     Endpoint(

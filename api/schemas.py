@@ -5,7 +5,17 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
-from api.fields import Bytes, Days, KeyId, KeyName, ServerName, TgId, ValidUntil, text
+from api.fields import (
+    Bytes,
+    Days,
+    KeyId,
+    KeyName,
+    Moment,
+    ServerName,
+    TgId,
+    ValidUntil,
+    text,
+)
 
 STRICT = ConfigDict(strict=True, regex_engine="python-re", extra="forbid")
 
@@ -65,6 +75,21 @@ class BindPath(Body):
     token_id: KeyId
     tg_id: TgId
     srv_name: ServerName
+
+
+class AuditQuery(Body):
+    """Query of `GET api/audit/`: filters (all optional) and the page."""
+
+    key_id: KeyId | None = None
+    tg_id: TgId | None = None
+    actor: text(128) | None = Field(None, description="e.g. `api:billing`, `tg:42`, `cli`")
+    action: text(64) | None = Field(None, description="e.g. `key.created`")
+    since: Moment = Field(None, description="events at or after this instant")
+    until: Moment = Field(None, description="events before this instant")
+    before: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = Field(
+        None, description="the `next_before` of the previous page"
+    )
+    limit: Annotated[int, Field(ge=1, le=500)] = Field(50, description="events per page")
 
 
 # --- bodies -----------------------------------------------------------------------------

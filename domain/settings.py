@@ -1,7 +1,8 @@
 """Service configuration from the environment and ``.env`` (the only reader of either)."""
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,45 +12,87 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from db.config import DEFAULT_DATABASE_URL
 
 GIB = 1024**3
+DATABASE_SCHEMES = ("sqlite://", "postgres://", "postgresql://", "asyncpg://")
 
 
 class Settings(BaseSettings):
     """Every knob of the service, with the embedded defaults ``make run`` uses."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
-    bot_token: SecretStr | None = None
-    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
-    database_url: str = DEFAULT_DATABASE_URL
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(8080, ge=0, le=65535)
-    webhook_url: str | None = None
-    webhook_secret: SecretStr | None = None
-    telegram_api_base: str | None = None
-    redis_url: SecretStr | None = None
-    demo_days: int = Field(7, ge=1)
-    demo_traffic_bytes: int = Field(GIB, ge=0)
-    expiry_check_seconds: float = Field(30, gt=0)
-    traffic_sync_seconds: float = Field(300, gt=0)
+    bot_token: SecretStr | None = Field(
+        None, description="Telegram bot token from BotFather; without it the bot does not start"
+    )
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), description="comma-separated Telegram ids of the admins"
+    )
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="`sqlite://PATH` or `postgres://user:password@host:5432/database`",
+    )
+    api_host: str = Field("127.0.0.1", description="address the HTTP API listens on")
+    api_port: int = Field(8080, ge=0, le=65535, description="port the HTTP API listens on")
+    webhook_url: str | None = Field(
+        None, description="public HTTPS URL of the bot's webhook; unset: long polling"
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="secret Telegram sends with each webhook update "
+        "(A-Z a-z 0-9 _ -); derived from the token when unset",
+    )
+    telegram_api_base: str | None = Field(
+        None, description="base URL of a self-hosted Bot API server; unset: Telegram's"
+    )
+    redis_url: SecretStr | None = Field(
+        None, description="Redis for the bot's conversation state, shared by several instances"
+    )
+    demo_days: int = Field(7, ge=1, description="days the free trial key is valid")
+    demo_traffic_bytes: int = Field(GIB, ge=0, description="traffic of the free trial key")
+    expiry_check_seconds: float = Field(
+        30, gt=0, description="interval of the expiry sweep and reminders"
+    )
+    traffic_sync_seconds: float = Field(
+        300, gt=0, description="interval of the traffic ledger sync"
+    )
     outline_scrape_seconds: float = Field(
         60,
         ge=0,
         description="How often the servers' Prometheus scrapes usage (Outline: 60 s); "
         "0 only for servers that report exact counts (the emulator's exact mode).",
     )
-    reconcile_seconds: float = Field(3600, gt=0)
-    outline_timeout_seconds: float = Field(10, gt=0)
-    webhook_events_url: str | None = None
-    webhook_events_secret: SecretStr | None = None
-    webhook_events_timeout_seconds: float = Field(10, gt=0)
-    webhook_events_max_attempts: int = Field(12, ge=1)
+    reconcile_seconds: float = Field(3600, gt=0, description="interval of the reconciler")
+    outline_timeout_seconds: float = Field(
+        10, gt=0, description="timeout of every call to a VPN server"
+    )
+    webhook_events_url: str | None = Field(
+        None, description="URL that receives the signed outgoing event webhooks"
+    )
+    webhook_events_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of the `X-Signature` header of outgoing webhooks"
+    )
+    webhook_events_timeout_seconds: float = Field(
+        10, gt=0, description="timeout of one outgoing webhook delivery"
+    )
+    webhook_events_max_attempts: int = Field(
+        12, ge=1, description="deliveries of one outgoing webhook before it is given up"
+    )
     # Lifecycle worker: outbox polling, Telegram's rate limits, leader election.
-    outbox_poll_seconds: float = Field(1.0, gt=0)
-    notice_max_attempts: int = Field(5, ge=1)
-    telegram_rate_per_second: float = Field(30, gt=0)
-    telegram_chat_interval_seconds: float = Field(1.0, ge=0)
-    leader_retry_seconds: float = Field(5, gt=0)
-    log_level: str = "INFO"
+    outbox_poll_seconds: float = Field(
+        1.0, gt=0, description="how often the worker looks for notices and webhooks to send"
+    )
+    notice_max_attempts: int = Field(
+        5, ge=1, description="tries of one Telegram notice before it is given up"
+    )
+    telegram_rate_per_second: float = Field(
+        30, gt=0, description="messages per second the bot sends at most (all chats)"
+    )
+    telegram_chat_interval_seconds: float = Field(
+        1.0, ge=0, description="seconds between two messages to one chat"
+    )
+    leader_retry_seconds: float = Field(
+        5, gt=0, description="how often a standby process tries to lead the worker"
+    )
+    log_level: str = Field("INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`")
     display_timezone: str = Field(
         "UTC",
         description="IANA time zone the bot shows dates and times in, e.g. Europe/Moscow",
@@ -85,6 +128,21 @@ class Settings(BaseSettings):
         gt=0,
         description="move the keys of a server unreachable this long to healthy servers "
         "(needs PUBLIC_URL: only dynamic links follow a move)",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per log line (for log collectors)"
+    )
+    migrate_on_start: bool = Field(
+        False, description="`serve` applies pending migrations before it starts"
+    )
+    backup_dir: Path | None = Field(
+        None,
+        description="folder of the worker's scheduled backups (and of `backup` without a "
+        "path); unset: no scheduled backups",
+    )
+    backup_every_hours: float = Field(6, gt=0, description="hours between scheduled backups")
+    backup_keep: int = Field(
+        28, ge=1, description="scheduled backups kept; older ones are deleted"
     )
 
     @field_validator("admin_ids", mode="before")
@@ -130,6 +188,13 @@ class Settings(BaseSettings):
     @classmethod
     def _bare_username(cls, value: str | None) -> str | None:
         return value.strip().lstrip("@") or None if value else None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(DATABASE_SCHEMES):
+            raise ValueError("must start with sqlite:// or postgres://")
+        return value
 
     @model_validator(mode="after")
     def _webhooks_are_signed(self) -> "Settings":

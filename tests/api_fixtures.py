@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from api.app_keys import CONTEXT
 from api.responses import (
+    AuditEnvelope,
     Envelope,
     ErrorEnvelope,
     KeysEnvelope,
@@ -33,6 +34,8 @@ def envelope_of(status: int, data: dict[str, Any]) -> type[Envelope]:
         return ReadyEnvelope
     if status >= 400:
         return ErrorEnvelope
+    if "events" in data:
+        return AuditEnvelope
     return UserEnvelope if "user" in data else KeysEnvelope if "vpn_keys" in data else Envelope
 
 

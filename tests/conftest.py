@@ -30,6 +30,7 @@ pytest_plugins = [
     "tests.worker_fixtures",
     "tests.serve_fixtures",
     "tests.link_fixtures",
+    "tests.deploy_fixtures",
 ]
 
 # The emulator answers exact counts unless a test switches it to its "prometheus" mode (and

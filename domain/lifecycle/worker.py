@@ -24,6 +24,7 @@ from domain.notices.messenger import Messenger
 from domain.notices.ratelimit import RateLimiter
 from domain.notices.reminders import send_reminders
 from domain.notices.webhooks import WebhookSender, deliver_webhooks
+from domain.operations.schedule import backup_if_due
 from domain.redact import describe
 from domain.servers.drain import run_requested_drains
 from domain.servers.health import fail_over, watch_servers
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 RECONCILE_GRACE = 60.0
 # Delivered and abandoned outbox rows are kept this long (broadcast progress, debugging).
 OUTBOX_KEEP = timedelta(days=30)
+# How often the leader looks whether a scheduled backup is due (it survives restarts).
+BACKUP_CHECK_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,22 @@ class Worker:
             loops.append(Loop("notices", s.outbox_poll_seconds, self.drain_notices))
         if self.webhooks is not None:
             loops.append(Loop("webhooks", s.outbox_poll_seconds, self.drain_webhooks))
+        if s.backup_dir is not None:
+            every = min(BACKUP_CHECK_SECONDS, s.backup_every_hours * 3600)
+            loops.append(Loop("backup", every, self.back_up))
         return loops
+
+    async def back_up(self) -> None:
+        """A scheduled backup into ``BACKUP_DIR`` when the newest one is old enough."""
+        s = self.settings
+        assert s.backup_dir is not None
+        await backup_if_due(
+            s.database_url,
+            s.backup_dir,
+            every=timedelta(hours=s.backup_every_hours),
+            keep=s.backup_keep,
+            now=self.ctx.now(),
+        )
 
     async def expire_and_remind(self) -> None:
         """One expiry sweep, then the reminders now due."""

@@ -2,8 +2,6 @@
 packages on loopback, a self-signed certificate, and an empty database of the kind under test."""
 
 import asyncio
-import datetime
-import ipaddress
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,14 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.conftest import ON_POSTGRES, _pg_admin, _pg_url
 from tests.services import require_binary
 from tests.serving import free_port
+from vpn.emulator.tls import self_signed_pem
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +76,7 @@ async def empty_database_url(tmp_path: Path) -> AsyncIterator[str]:
 
 @dataclass(frozen=True)
 class Certificate:
-    """A self-signed certificate for 127.0.0.1 and localhost, as PEM files."""
+    """A self-signed certificate (the emulator's kind) as PEM files."""
 
     cert: Path
     key: Path
@@ -89,35 +84,11 @@ class Certificate:
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> Certificate:
-    """A fresh self-signed certificate (EC P-256, valid for a day)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
+    """The self-signed certificate nginx serves on loopback."""
+    cert_pem, key_pem, _ = self_signed_pem("127.0.0.1")
     paths = Certificate(tmp_path / "fullchain.pem", tmp_path / "privkey.pem")
-    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    paths.cert.write_bytes(cert_pem)
+    paths.key.write_bytes(key_pem)
     return paths
 
 

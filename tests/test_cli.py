@@ -1,9 +1,6 @@
 """The command line, run as a real process against real databases and the emulator."""
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,21 +10,14 @@ from db.migrate import LOCATION
 from domain.accounts import tokens
 from domain.errors import Unauthorized
 from domain.keys import installation
+from tests.serving import cli_env, run_main
 
-ROOT = Path(__file__).resolve().parent.parent
 MIGRATION_FILES = list(Path(LOCATION, "models").glob("*.py"))
 
 
 async def run_cli(database_url: str, *args: str) -> tuple[int, str, str]:
     """Run ``python main.py ARGS`` with its own environment; (exit code, stdout, stderr)."""
-    env = {**os.environ, "DATABASE_URL": database_url}
-    env.pop("BOT_TOKEN", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "main.py", *args,
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await run_main(cli_env(database_url), *args)
 
 
 async def test_migrate_creates_an_empty_sqlite_file(tmp_path: Path) -> None:

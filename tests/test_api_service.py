@@ -142,9 +142,9 @@ async def test_the_openapi_document_covers_every_endpoint(api: Api) -> None:
         (method.upper(), path) for path, item in document["paths"].items() for method in item
     }
     assert operations == {(e.method, e.openapi_path) for e in ENDPOINTS}
-    assert (
-        len([op for op in operations if op[1].startswith("/api/") and "docs" not in op[1]]) == 10
-    )
+    # The seed's table is nine operations (#8-11 are one PATCH); others come on top of it.
+    seed = ("/api/user/", "/api/vpn_token/")
+    assert len([op for op in operations if op[1].startswith(seed)]) == 9
     for path, item in document["paths"].items():
         for operation in item.values():
             responses = operation["responses"]

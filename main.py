@@ -23,6 +23,7 @@ from db.connect import (
     DatabaseNotReady,
     claim_sqlite_for_serving,
     close_database,
+    connection_errors,
     describe_url,
     open_database,
 )
@@ -256,7 +257,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             url = stack.enter_context(demo_database(args.demo_database))
             settings = settings.model_copy(update={"database_url": url})
         # Kept referenced until the process stops: SQLite serves one process.
-        claim = claim_sqlite_for_serving(settings.database_url)
+        with connection_errors(settings.database_url):
+            claim = claim_sqlite_for_serving(settings.database_url)
         migrate = args.demo or getattr(args, "migrate", False) or settings.migrate_on_start
         prepare_database(settings, migrate=migrate)
         app = build_service(settings)

@@ -6,18 +6,14 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
 
-MAX_TG_ID = 2**53 - 1
-MAX_KEY_ID = 2**31 - 1
-# Outline's server is JavaScript: byte counts beyond 2**53 lose precision there.
-MAX_BYTES = 2**53 - 1
-MAX_DAYS = 36500
+from domain.bounds import MAX_BYTES, MAX_DAYS, MAX_ROW_ID, MAX_TG_ID
 
 # PostgreSQL text cannot hold NUL, so no string field accepts it.
 NO_NUL = r"^[^\x00]*$"
 # At least one non-whitespace character (key names are stripped before use).
 NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
 SERVER_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
-# Years 1970-8999 keep every date far from datetime's limits after UTC conversion and extension.
+# Years 1970-8999 (``domain.bounds``): far from datetime's limits after conversion and extension.
 YEAR = r"^(19[7-9][0-9]|[2-8][0-9]{3})-"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_TIME = re.compile(
@@ -34,7 +30,7 @@ def _integral(value: object) -> object:
 
 INTEGRAL = BeforeValidator(_integral)
 TgId = Annotated[int, Field(ge=1, le=MAX_TG_ID, description="Telegram user id"), INTEGRAL]
-KeyId = Annotated[int, Field(ge=1, le=MAX_KEY_ID, description="key id (`token_id`)"), INTEGRAL]
+KeyId = Annotated[int, Field(ge=1, le=MAX_ROW_ID, description="key id (`token_id`)"), INTEGRAL]
 Days = Annotated[int, Field(ge=1, le=MAX_DAYS), INTEGRAL]
 Bytes = Annotated[int, Field(ge=0, le=MAX_BYTES, description="bytes"), INTEGRAL]
 ServerName = Annotated[

@@ -96,14 +96,17 @@ class AuditQuery(Body):
 
 
 class UserIn(BaseModel):
-    """A Telegram user as the caller knows it (other Telegram fields are ignored)."""
+    """A Telegram user as the caller knows it (other Telegram fields are ignored).
+
+    Telegram leaves out the optional fields a user lacks, so an absent field means null.
+    """
 
     model_config = ConfigDict(strict=True, regex_engine="python-re", extra="ignore")
 
     id: TgId
-    first_name: text(256) | None
-    last_name: text(256) | None
-    username: text(64) | None
+    first_name: text(256) | None = None
+    last_name: text(256) | None = None
+    username: text(64) | None = None
     language_code: text(16) | None = None
 
 

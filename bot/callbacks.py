@@ -1,8 +1,25 @@
-"""Callback data factories: ids and fixed action names only (Telegram allows 64 bytes)."""
+"""Callback data factories: ids and fixed action names only (Telegram allows 64 bytes).
+
+Ids are bounded like the columns they name (``domain.bounds``): forged data with a
+20-digit id matches no button, instead of overflowing a database integer.
+"""
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+from domain.bounds import MAX_BIG_ID, MAX_ROW_ID, MAX_TG_ID
+from domain.keys.user_keys import AUTO_SERVER_ID
+
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+TgId = Annotated[int, Field(ge=1, le=MAX_TG_ID)]
+# 0 stands for "none yet" where a default says so.
+OptionalRowId = Annotated[int, Field(ge=0, le=MAX_ROW_ID)]
+OptionalBigId = Annotated[int, Field(ge=0, le=MAX_BIG_ID)]
+# A server id, or AUTO_SERVER_ID (the least loaded server); 0 as above where it has a meaning.
+ServerChoice = Annotated[int, Field(ge=AUTO_SERVER_ID, le=MAX_ROW_ID)]
 
 
 class MenuAction(StrEnum):
@@ -70,13 +87,13 @@ class KeyCB(CallbackData, prefix="k"):
     """A button on one of the user's own keys."""
 
     action: KeyAction
-    key_id: int
+    key_id: RowId
 
 
 class TrialCB(CallbackData, prefix="t"):
     """The server chosen for the free trial."""
 
-    server_id: int
+    server_id: ServerChoice
 
 
 class LanguageCB(CallbackData, prefix="l"):
@@ -94,28 +111,28 @@ class AdminCB(CallbackData, prefix="a"):
 class AdminUserCB(CallbackData, prefix="au"):
     """Show a user in the admin panel."""
 
-    user_id: int
+    user_id: TgId
 
 
 class AdminIssueCB(CallbackData, prefix="ai"):
     """Issue a new key to a user; ``server_id`` 0 means "choose a server first"."""
 
-    user_id: int
-    server_id: int = 0
+    user_id: TgId
+    server_id: ServerChoice = 0
 
 
 class AdminKeyCB(CallbackData, prefix="ak"):
     """An admin action on any key."""
 
     action: AdminKeyAction
-    key_id: int
+    key_id: RowId
 
 
 class AdminMoveCB(CallbackData, prefix="am"):
     """Move a key to the server with id ``server_id`` (0: the least loaded one)."""
 
-    key_id: int
-    server_id: int = 0
+    key_id: RowId
+    server_id: OptionalRowId = 0
 
 
 class ServerAction(StrEnum):
@@ -129,11 +146,11 @@ class AdminServerCB(CallbackData, prefix="as"):
     """An admin action on one server."""
 
     action: ServerAction
-    server_id: int
+    server_id: RowId
 
 
 class BroadcastCB(CallbackData, prefix="b"):
     """Confirm, cancel or follow a broadcast."""
 
     action: BroadcastAction
-    broadcast_id: int = 0
+    broadcast_id: OptionalBigId = 0

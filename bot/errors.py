@@ -13,6 +13,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import texts
 from bot.texts import esc
 from domain.accounts import users
+from domain.bounds import MAX_YEAR, ExpiryOutOfRange
 from domain.errors import Conflict, DomainError, Invalid, NotFound, ServerUnavailable
 from domain.keys.user_keys import TrialUsed
 
@@ -43,6 +44,8 @@ def domain_error_text(exc: DomainError, *, admin: bool) -> str:
         text = _("Please send /start first.")
     elif isinstance(exc, NotFound):
         text = _("Not found — it may have been deleted.")
+    elif isinstance(exc, ExpiryOutOfRange):
+        text = _("A key cannot be valid beyond the year {year}.").format(year=MAX_YEAR)
     elif isinstance(exc, Invalid) and exc.params.get("field") == "name":
         text = _("The name must be 1–100 characters. Send another one or press Cancel.")
     elif isinstance(exc, Invalid):

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from db.config import DEFAULT_DATABASE_URL
+from domain.bounds import MAX_BYTES, MAX_DAYS
 
 GIB = 1024**3
 DATABASE_SCHEMES = ("sqlite://", "postgres://", "postgresql://", "asyncpg://")
@@ -46,8 +47,10 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         None, description="Redis for the bot's conversation state, shared by several instances"
     )
-    demo_days: int = Field(7, ge=1, description="days the free trial key is valid")
-    demo_traffic_bytes: int = Field(GIB, ge=0, description="traffic of the free trial key")
+    demo_days: int = Field(7, ge=1, le=MAX_DAYS, description="days the free trial key is valid")
+    demo_traffic_bytes: int = Field(
+        GIB, ge=0, le=MAX_BYTES, description="traffic of the free trial key"
+    )
     expiry_check_seconds: float = Field(
         30, gt=0, description="interval of the expiry sweep and reminders"
     )

@@ -27,6 +27,7 @@ from bot.setup import (
     webhook_target,
 )
 from db.models import VPNKey
+from domain.bounds import MAX_BIG_ID, MAX_ROW_ID, MAX_TG_ID
 from domain.context import Context
 from domain.keys import issuing
 from tests.bot_fixtures import ANN, TOKEN, BotHarness, RecordingSession, bot_settings
@@ -83,13 +84,13 @@ async def test_a_rename_started_on_one_instance_finishes_on_another(
 
 
 def test_callback_data_fits_telegrams_64_bytes_with_the_largest_ids() -> None:
-    big, tg_id = 2**63 - 1, 2**53
+    row, tg_id = MAX_ROW_ID, MAX_TG_ID
     packed = [
-        KeyCB(action=KeyAction.REFRESH_OK, key_id=big).pack(),
-        AdminKeyCB(action=AdminKeyAction.DELETE_OK, key_id=big).pack(),
-        AdminIssueCB(user_id=tg_id, server_id=big).pack(),
+        KeyCB(action=KeyAction.REFRESH_OK, key_id=row).pack(),
+        AdminKeyCB(action=AdminKeyAction.DELETE_OK, key_id=row).pack(),
+        AdminIssueCB(user_id=tg_id, server_id=row).pack(),
         AdminUserCB(user_id=tg_id).pack(),
-        TrialCB(server_id=big).pack(),
-        BroadcastCB(action=BroadcastAction.PROGRESS, broadcast_id=big).pack(),
+        TrialCB(server_id=row).pack(),
+        BroadcastCB(action=BroadcastAction.PROGRESS, broadcast_id=MAX_BIG_ID).pack(),
     ]
     assert max(len(p.encode()) for p in packed) <= 64

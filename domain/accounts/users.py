@@ -1,5 +1,6 @@
 """Telegram users: registration, look-up, language and reachability."""
 
+import re
 from dataclasses import asdict, dataclass
 
 from tortoise.exceptions import IntegrityError
@@ -7,11 +8,13 @@ from tortoise.transactions import in_transaction
 
 from db.models import User
 from domain import audit
+from domain.bounds import MAX_TG_ID, in_range
 from domain.context import utcnow
 from domain.errors import Invalid, NotFound
 
-MAX_TG_ID = 2**53
 LANGUAGES = ("en", "ru")
+# An id look-up: ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses).
+_NUMERIC = re.compile(r"-?[0-9]{1,20}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +32,7 @@ async def upsert_user(
     profile: UserProfile, *, actor: str, start_payload: str | None = None
 ) -> User:
     """Create the user or update the profile fields that changed."""
-    if not 0 < profile.id < MAX_TG_ID:
+    if not in_range(profile.id, MAX_TG_ID):
         raise Invalid("user id must be a positive Telegram id", field="id")
     fields = {k: v for k, v in asdict(profile).items() if k != "id"}
     if profile.language_code is None:
@@ -61,7 +64,7 @@ async def _write_user(tg_id: int, fields: dict[str, str | None], actor: str) -> 
 
 async def get_user(tg_id: int) -> User:
     """The user with Telegram id ``tg_id``."""
-    user = await User.get_or_none(id=tg_id)
+    user = await User.get_or_none(id=tg_id) if in_range(tg_id, MAX_TG_ID) else None
     if user is None:
         raise NotFound(f"user {tg_id} not found", user=tg_id)
     return user
@@ -70,7 +73,7 @@ async def get_user(tg_id: int) -> User:
 async def find_user(query: str) -> User:
     """A user by numeric id or ``@username`` (case-insensitive)."""
     query = query.strip()
-    if query.lstrip("-").isdigit():
+    if _NUMERIC.fullmatch(query):
         return await get_user(int(query))
     user = await User.filter(username__iexact=query.removeprefix("@")).first()
     if user is None:

@@ -6,13 +6,13 @@ dies between the two, the reconciler re-applies the database's intent to the ser
 """
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from db.models import InactiveReason, KeyState, VPNKey
-from domain import audit
+from domain import audit, bounds
 from domain.context import Context
-from domain.errors import Conflict, Invalid
+from domain.errors import Conflict
 from domain.keys import outcomes, remote
 from domain.keys.issuing import check_name, live_key
 from domain.keys.locks import key_lock
@@ -80,22 +80,19 @@ async def set_valid_until(
     ctx: Context, *, key_id: int, server: str, valid_until: datetime | None, actor: str
 ) -> VPNKey:
     """Set (or clear) the expiry; a future date re-opens a key cut for expiry."""
-    if valid_until is not None and valid_until.tzinfo is None:
-        raise Invalid("valid_until must carry a timezone", field="valid_until")
-    change = _expiry_change(valid_until)
+    change = _expiry_change(bounds.check_expiry(valid_until))
     return await change_key(ctx, key_id, server, change, actor=actor, action="key.extended")
 
 
 async def extend_key(
     ctx: Context, *, key_id: int, server: str | None, days: int, actor: str
 ) -> VPNKey:
-    """Add ``days`` to the later of now and the current expiry."""
-    if not 1 <= days <= 36500:
-        raise Invalid("days must be between 1 and 36500", field="days")
+    """Add ``days`` to the later of now and the current expiry (refused past year 8999)."""
+    bounds.check_days(days)
 
     def change(key: VPNKey) -> dict[str, Any]:
         start = max(ctx.now(), key.valid_until or ctx.now())
-        return _expiry_change(start + timedelta(days=days))(key)
+        return _expiry_change(bounds.extended(start, days))(key)
 
     return await change_key(ctx, key_id, server, change, actor=actor, action="key.extended")
 
@@ -134,8 +131,7 @@ async def set_traffic_limit(
     ctx: Context, *, key_id: int, server: str | None, traffic_limit: int | None, actor: str
 ) -> VPNKey:
     """Set the lifetime traffic allowance in bytes (``None`` = unlimited)."""
-    if traffic_limit is not None and traffic_limit < 0:
-        raise Invalid("traffic_limit must be >= 0 bytes", field="traffic_limit")
+    bounds.check_bytes(traffic_limit)
 
     def change(key: VPNKey) -> dict[str, Any]:
         key.traffic_limit = traffic_limit

@@ -1,9 +1,9 @@
 """Issuing keys: demo and paid keys, refresh of a leaked key, binding to a user; look-ups."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from db.models import KeyState, User, VPNKey, VPNServer
-from domain import audit
+from domain import audit, bounds
 from domain.accounts import users
 from domain.context import Context
 from domain.errors import Conflict, DomainError, Invalid, NotFound
@@ -45,7 +45,9 @@ async def next_key_name(tg_id: int | None) -> str:
 
 async def live_key(key_id: int, server: str | None = None) -> VPNKey:
     """A live key (with its server loaded), optionally required to be on ``server``."""
-    key = await VPNKey.get_or_none(id=key_id).select_related("server")
+    key = None
+    if bounds.in_range(key_id, bounds.MAX_ROW_ID):
+        key = await VPNKey.get_or_none(id=key_id).select_related("server")
     if key is None or key.state == KeyState.CREATING:
         raise NotFound(f"key {key_id} not found", key=key_id)
     if server is not None and key.server.name != server:
@@ -102,7 +104,7 @@ async def create_demo_key(ctx: Context, *, tg_id: int, server: str, actor: str) 
         name=f"demo {user.username or tg_id}"[:NAME_MAX],
         owner_id=tg_id,
         is_demo=True,
-        valid_until=ctx.now() + timedelta(days=ctx.demo_days),
+        valid_until=bounds.extended(ctx.now(), ctx.demo_days, field="demo_days"),
         traffic_limit=ctx.demo_traffic_bytes,
     )
     try:
@@ -126,13 +128,13 @@ async def create_key(
     """A new (paid) key, optionally bound to a user, with optional expiry and limit."""
     if valid_until is not None and days is not None:
         raise Invalid("give either valid_until or days, not both", field="days")
-    if traffic_limit is not None and traffic_limit < 0:
-        raise Invalid("traffic_limit must be >= 0 bytes", field="traffic_limit")
+    bounds.check_bytes(traffic_limit)
+    valid_until = bounds.check_expiry(valid_until)
+    if days is not None:
+        valid_until = bounds.extended(ctx.now(), days)
     srv = await registry.usable_server(server)
     if tg_id is not None:
         await users.get_user(tg_id)
-    if days is not None:
-        valid_until = ctx.now() + timedelta(days=days)
     spec = KeySpec(
         name=check_name(name) if name is not None else await next_key_name(tg_id),
         owner_id=tg_id,

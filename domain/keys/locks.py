@@ -40,6 +40,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from db.models import VPNKey
+from domain.bounds import MAX_ROW_ID, in_range
 from domain.errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,8 @@ async def key_lock(key_id: int, *, wait: float = WAIT_SECONDS) -> AsyncIterator[
 
     Waits at most ``wait`` seconds (``0``: fail at once) and then raises ``KeyBusy``.
     """
+    if not in_range(key_id, MAX_ROW_ID):  # no such row, and no id the database can compare
+        raise NotFound(f"key {key_id} not found", key=key_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     local = _local.get(key_id)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from db.models import KeyState, User, VPNKey, VPNServer
 from domain.accounts import users
+from domain.bounds import MAX_ROW_ID, in_range
 from domain.context import Context
 from domain.errors import Conflict, DomainError, NotFound, ServerUnavailable
 from domain.keys import changes, issuing, remote
@@ -44,6 +45,8 @@ class UserOverview:
 
 async def _current(key_id: int) -> VPNKey | None:
     """The key ``key_id``, or the key that replaced it when it was refreshed (and so on)."""
+    if not in_range(key_id, MAX_ROW_ID):
+        return None
     key = await VPNKey.get_or_none(id=key_id).select_related("server")
     for _ in range(CHAIN_MAX):
         if key is None or key.state != KeyState.DELETED:
@@ -146,7 +149,9 @@ async def issue_user_key(
     ``AUTO_SERVER_ID``: the least loaded one)."""
     name = registry.AUTO
     if server_id != AUTO_SERVER_ID:
-        server = await VPNServer.get_or_none(id=server_id)
+        server = None
+        if in_range(server_id, MAX_ROW_ID):
+            server = await VPNServer.get_or_none(id=server_id)
         if server is None:
             raise NotFound(f"server {server_id} not found", server=server_id)
         name = server.name

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from tortoise.exceptions import OperationalError
 from tqdm import tqdm
 
+from api import serving
 from api.app_keys import CONTEXT
 from api.demo import demo_ctx, demo_database
 from api.setup import build_app
@@ -247,7 +248,7 @@ def prepare_database(settings: Settings, *, migrate: bool) -> None:
 
 
 def log_listening(settings: Settings) -> Callable[[str], None]:
-    """``run_app``'s ``print``: called once the socket is bound, logs where the API listens."""
+    """Called once the socket is bound: logs where the API listens."""
     return lambda _: logger.info("listening on http://%s:%d", settings.api_host, settings.api_port)
 
 
@@ -264,9 +265,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         app = build_service(settings)
         if args.demo:
             app.cleanup_ctx.insert(1, demo_ctx(settings))
-        web.run_app(
-            app, host=settings.api_host, port=settings.api_port, print=log_listening(settings)
-        )
+        serving.run(app, settings, listening=log_listening(settings))
         del claim
 
 

@@ -1,13 +1,16 @@
-"""The app's two middlewares: request metrics, and the one place errors become responses."""
+"""The app's middlewares: request metrics, the one place errors become responses, and the
+body read timeout."""
 
+import asyncio
 import logging
 import time
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from pydantic import ValidationError
 
 from api import errors
+from api.accesslog import route_template
 from api.app_keys import METRICS
 from api.responses import ErrorEnvelope, reply
 from domain.errors import DomainError
@@ -17,10 +20,10 @@ logger = logging.getLogger(__name__)
 
 def route_label(request: web.Request) -> str:
     """The route template (not the raw path: bounded label values), slash-insensitive."""
-    resource = request.match_info.route.resource
-    if resource is None:
+    template = route_template(request)
+    if template is None:
         return "unmatched"
-    return resource.canonical.rstrip("/") or "/"
+    return template.rstrip("/") or "/"
 
 
 @web.middleware
@@ -63,3 +66,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         logger.exception("unhandled error in %s %s", request.method, route_label(request))
         return reply(ErrorEnvelope(status=500, details="internal error; it has been logged"))
+
+
+def body_timeout_middleware(seconds: float) -> Middleware:
+    """Read a request's body within ``seconds`` before its view runs; a slower client gets 408.
+
+    aiohttp waits for a body as long as the client keeps the connection open.
+    """
+
+    @web.middleware
+    async def read_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(seconds):
+                    await request.read()  # kept by aiohttp for the view
+            except TimeoutError:
+                details = f"the request body did not arrive within {seconds:g} s"
+                response = reply(ErrorEnvelope(status=408, details=details))
+                response.force_close()
+                return response
+        return await handler(request)
+
+    return read_body

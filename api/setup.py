@@ -6,7 +6,7 @@ from aiohttp import web
 
 from api.app_keys import CONTEXT, LINK_LIMITER, METRICS, OPENAPI, POOL, SETTINGS
 from api.metrics import Metrics
-from api.middlewares import error_middleware, metrics_middleware
+from api.middlewares import body_timeout_middleware, error_middleware, metrics_middleware
 from api.openapi import openapi_document
 from api.ratelimit import ClientLimiter
 from api.routes import setup_routes
@@ -41,7 +41,8 @@ def resources_ctx(settings: Settings, pool: BackendPool | None) -> CleanupCtx:
 
 def build_app(settings: Settings, *, pool: BackendPool | None = None) -> web.Application:
     """The API app; the worker and the bot attach their own ``cleanup_ctx`` after this one."""
-    app = web.Application(middlewares=[metrics_middleware, error_middleware])
+    read_body = body_timeout_middleware(settings.api_body_timeout_seconds)
+    app = web.Application(middlewares=[metrics_middleware, error_middleware, read_body])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[OPENAPI] = openapi_document()

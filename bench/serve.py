@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from api import serving
 from domain.settings import Settings
 
 
@@ -59,7 +60,7 @@ def main() -> None:
     app = build(settings)
     if args.profile:
         add_profiler(app, args.profile)
-    web.run_app(app, host=settings.api_host, port=settings.api_port, print=None)
+    serving.run(app, settings)
 
 
 if __name__ == "__main__":

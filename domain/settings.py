@@ -33,6 +33,19 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     api_port: int = Field(8080, ge=0, le=65535, description="port the HTTP API listens on")
+    # Limits against slow and hostile clients (api.connections); README "Limits".
+    api_max_connections: int = Field(
+        1000,
+        ge=1,
+        description="open client connections at most; beyond it the oldest idle or slowest "
+        "connection is closed (lowered to fit the open-file limit)",
+    )
+    api_header_timeout_seconds: float = Field(
+        15, gt=0, description="seconds a new connection may take to send its request head"
+    )
+    api_body_timeout_seconds: float = Field(
+        30, gt=0, description="seconds a client may take to send a request body (then 408)"
+    )
     webhook_url: str | None = Field(
         None, description="public HTTPS URL of the bot's webhook; unset: long polling"
     )

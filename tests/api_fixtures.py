@@ -6,9 +6,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from api.app_keys import CONTEXT
+from api.connections import ConnectionLimits
 from api.responses import (
     AuditEnvelope,
     Envelope,
@@ -17,6 +19,7 @@ from api.responses import (
     ReadyEnvelope,
     UserEnvelope,
 )
+from api.serving import ApiRunner
 from api.setup import build_app
 from domain import audit
 from domain.accounts import tokens
@@ -26,6 +29,18 @@ from tests.conftest import SECRET_MARKERS
 from vpn.emulator import OutlineEmulator, RunningEmulator, start_emulator
 
 TOKEN_NAME = "tests"
+
+
+class ServiceServer(TestServer):
+    """A test server that serves the app as ``main.py serve`` does: ``api.serving.ApiRunner``
+    (its protocol, connection limits and access log), on a free 127.0.0.1 port."""
+
+    def __init__(self, app: web.Application, limits: ConnectionLimits | None = None) -> None:
+        super().__init__(app)
+        self.limits = limits or ConnectionLimits(max_connections=100, header_timeout=10.0)
+
+    async def _make_runner(self, **kwargs: Any) -> ApiRunner:
+        return ApiRunner(self.app, limits=self.limits, **kwargs)
 
 
 def envelope_of(status: int, data: dict[str, Any]) -> type[Envelope]:
@@ -93,7 +108,7 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 async def api(settings: Settings, outline_server: RunningEmulator, aiohttp_client) -> Api:
     """The real app over HTTP, with the emulator registered as ``alpha`` and a live token."""
-    client = await aiohttp_client(build_app(settings))
+    client = await aiohttp_client(ServiceServer(build_app(settings)))
     SECRET_MARKERS.append(urlsplit(outline_server.api_url).path)
     ctx = client.app[CONTEXT]
     await registry.add_server(ctx, name="alpha", api_url=outline_server.api_url, actor=audit.CLI)

@@ -4,6 +4,7 @@ says so), the Outline emulator over real HTTP, a domain context, and a log secre
 import asyncio
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -42,6 +43,13 @@ ON_POSTGRES = POSTGRES_URL.startswith(("postgres://", "postgresql://"))
 TEMPLATE_DB = f"vpnkeys_template_{os.getpid()}"
 # Anything matching these must never reach a log record.
 SECRET_MARKERS = ["ss://", "vks_"]
+# Nor may a record show a request's query string or a header line, even a malformed one
+# (aiohttp's own access log and parser tracebacks do).
+LEAK_PATTERNS = [
+    re.compile(r"(?i)\b(GET|POST|PATCH|PUT|DELETE|HEAD|OPTIONS) /\S*\?"),
+    re.compile(r"(?i)\bauthorization\s*:\s*\S"),
+    re.compile(r"(?i)\bbearer\s+\S"),
+]
 
 
 def _pg_url(database: str) -> str:
@@ -126,7 +134,8 @@ async def server(db: str, ctx: Context, outline_server) -> VPNServer:
 
 @pytest.fixture(autouse=True)
 def no_secrets_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Fail any test whose log records (messages or tracebacks) contain a secret."""
+    """Fail any test whose log records (messages or tracebacks) contain a secret, a query
+    string or a header line."""
     caplog.set_level(logging.DEBUG)
     yield
     handler = logging.Formatter()
@@ -134,5 +143,8 @@ def no_secrets_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         text = record.getMessage()
         if record.exc_info:
             text += handler.formatException(record.exc_info)
+        if record.stack_info:
+            text += record.stack_info
         leaked = [m for m in SECRET_MARKERS if m in text]
+        leaked += [p.pattern for p in LEAK_PATTERNS if p.search(text)]
         assert not leaked, f"secret in log record from {record.name}: {leaked}"

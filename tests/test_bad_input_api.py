@@ -1,6 +1,9 @@
 """Hostile or careless input over real HTTP: every value is bounded where it enters, absent
 optional fields read as null, and nothing a client sends is ever answered with a 500."""
 
+import asyncio
+import json
+import logging
 from typing import Any
 
 import pytest
@@ -127,3 +130,79 @@ async def test_only_the_fields_a_command_changes_are_required(api: Api) -> None:
         "POST", "/api/vpn_token/alpha/", {"command": "create_new_token"}, expect=201
     )
     assert data["vpn_keys"][0]["valid_until"] is None
+
+
+# --- what reaches the logs --------------------------------------------------------------
+
+
+async def raw_request(api: Api, head: bytes) -> tuple[int, dict[str, Any]]:
+    """Send ``head`` as-is (aiohttp's client refuses malformed headers); status and JSON."""
+    server = api.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(head)
+    async with asyncio.timeout(5):
+        answer = await reader.read()
+    writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    _, _, body = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), json.loads(body)
+
+
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+
+
+async def test_a_token_in_the_query_string_never_reaches_the_access_log(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    await api.user(42)
+    auth = {"Authorization": f"Bearer {api.token}"}
+    for path in (f"/api/user/42/?token={api.token}", f"/api/nothing?token={api.token}&a=b"):
+        async with api.client.get(path, headers=auth) as resp:
+            assert resp.status in (200, 404)
+    lines = access_lines(caplog)
+    assert any(" GET /api/user/{tg_id}/ 200 " in line for line in lines), lines
+    assert any(" GET /api/nothing 404 " in line for line in lines), lines
+    assert not [line for line in lines if "?" in line or "token" in line]
+
+
+async def test_the_access_log_shows_route_templates_and_elides_long_unknown_segments(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = await api.new_key()
+    await api.call("PATCH", f"/api/vpn_token/{key['id']}/alpha", valid_date(days=1), expect=200)
+    secret = "Zx9" * 12
+    await api.call("GET", f"/conf/{secret}/extra", expect=404)
+    lines = access_lines(caplog)
+    assert any(" PATCH /api/vpn_token/{id}/{srv_name} 200 " in line for line in lines), lines
+    assert any(" GET /conf/…/extra 404 " in line for line in lines), lines
+    assert not [line for line in lines if secret in line or str(key["id"]) + "/" in line]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Authorization: Bearer %s\x00x",
+        b"Authorization: Bearer %s\x01",
+        b"Authorization : Bearer %s",
+        b"Authorization: Bearer %s\r\n  folded",
+        b"Authorization: Bearer %s" + b"x" * 9000,
+        b"Author\xffization: Bearer %s",
+    ],
+)
+async def test_a_malformed_header_is_a_400_envelope_and_never_logged(
+    api: Api, header: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    line = header.replace(b"%s", api.token.encode())
+    status, body = await raw_request(
+        api, b"GET /api/user/1/ HTTP/1.1\r\nHost: x\r\n" + line + b"\r\n\r\n"
+    )
+    assert (status, body) == (400, {"status": 400, "details": "malformed HTTP request"})
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert await api.user(1)  # the server goes on serving
+
+
+async def test_a_token_in_an_overlong_request_line_is_never_logged(api: Api) -> None:
+    target = f"/api/user/1/?token={api.token}&pad={'x' * 9000}"
+    status, body = await raw_request(api, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert status == 400 and body["status"] == 400

@@ -20,7 +20,6 @@ from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.errors import on_error, redact
@@ -33,6 +32,7 @@ from bot.middlewares import (
     UserMiddleware,
 )
 from bot.notifier import TelegramMessenger
+from bot.webhook import WebhookHandler, update_log
 from domain.context import Context
 from domain.settings import Settings
 
@@ -196,7 +196,7 @@ def attach_bot(
     """
     bot, i18n = create_bot(settings), build_i18n()
     messenger = TelegramMessenger(bot, i18n, timezone=settings.display_tz)
-    webhook: list[SimpleRequestHandler] = []
+    webhook: list[WebhookHandler] = []
 
     async def receive(request: web.Request) -> web.StreamResponse:
         if not webhook:
@@ -226,12 +226,13 @@ def attach_bot(
 
 @asynccontextmanager
 async def _webhook(
-    dp: Dispatcher, bot: Bot, i18n: I18n, settings: Settings, slot: list[SimpleRequestHandler]
+    dp: Dispatcher, bot: Bot, i18n: I18n, settings: Settings, slot: list[WebhookHandler]
 ) -> AsyncIterator[None]:
     """Serve updates posted to the webhook path while inside the ``async with``."""
-    secret = webhook_secret(settings)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    seen = update_log(redis_url)  # each update_id once, across instances with Redis
     # Answer only after handling: Telegram re-sends what a crashed process did not finish.
-    handler = SimpleRequestHandler(dp, bot, handle_in_background=False, secret_token=secret)
+    handler = WebhookHandler(dp, bot, secret=webhook_secret(settings), seen=seen)
     await dp.emit_startup(bot=bot, dispatcher=dp)
     slot.append(handler)
     register = asyncio.create_task(_register_webhook(dp, bot, i18n, settings))
@@ -241,3 +242,4 @@ async def _webhook(
         slot.clear()
         await _cancel(register)
         await dp.emit_shutdown(bot=bot, dispatcher=dp)
+        await seen.close()

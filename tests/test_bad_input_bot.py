@@ -9,6 +9,7 @@ from aiogram.methods import AnswerCallbackQuery
 
 from db.models import VPNKey
 from domain.accounts import users
+from domain.accounts.users import UserProfile
 from domain.bounds import ExpiryOutOfRange
 from domain.context import Context
 from domain.errors import Invalid, NotFound
@@ -121,3 +122,23 @@ async def test_the_domain_refuses_expiries_and_limits_beyond_the_bounds(
     stored = await VPNKey.get(id=key.id)
     assert stored.valid_until == far and stored.traffic_limit is None
     assert far - timedelta(days=1) < stored.valid_until
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        UserProfile(id=5, first_name="x" * 257),
+        UserProfile(id=5, username="u" * 65),
+        UserProfile(id=5, last_name="a\x00b"),
+        UserProfile(id=5, language_code="en" * 9),
+    ],
+)
+async def test_a_profile_text_longer_than_its_column_is_refused(
+    db: str, profile: UserProfile
+) -> None:
+    with pytest.raises(Invalid):
+        await users.upsert_user(profile, actor="t")
+    with pytest.raises(Invalid):
+        await users.upsert_user(UserProfile(id=5), actor="t", start_payload="p" * 65)
+    with pytest.raises(NotFound):
+        await users.get_user(5)

@@ -39,6 +39,7 @@ async def upsert_user(
         fields.pop("language_code")
     if start_payload is not None:
         fields["start_payload"] = start_payload
+    _check_text(fields)
     for _ in range(2):  # a concurrent first insert loses the race once at most
         try:
             async with in_transaction():
@@ -46,6 +47,16 @@ async def upsert_user(
         except IntegrityError:
             continue
     raise Invalid("user could not be saved", field="id")
+
+
+def _check_text(fields: dict[str, str | None]) -> None:
+    """Every text fits its column and holds no NUL (PostgreSQL cannot store one)."""
+    for name, value in fields.items():
+        if value is None:
+            continue
+        limit = User._meta.fields_map[name].max_length
+        if len(value) > limit or "\x00" in value:
+            raise Invalid(f"{name} must be at most {limit} characters, without NUL", field=name)
 
 
 async def _write_user(tg_id: int, fields: dict[str, str | None], actor: str) -> User:

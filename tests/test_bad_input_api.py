@@ -172,10 +172,10 @@ async def test_the_access_log_shows_route_templates_and_elides_long_unknown_segm
     key = await api.new_key()
     await api.call("PATCH", f"/api/vpn_token/{key['id']}/alpha", valid_date(days=1), expect=200)
     secret = "Zx9" * 12
-    await api.call("GET", f"/conf/{secret}/extra", expect=404)
+    await api.call("GET", f"/files/{secret}/extra", expect=404)
     lines = access_lines(caplog)
     assert any(" PATCH /api/vpn_token/{id}/{srv_name} 200 " in line for line in lines), lines
-    assert any(" GET /conf/…/extra 404 " in line for line in lines), lines
+    assert any(" GET /files/…/extra 404 " in line for line in lines), lines
     assert not [line for line in lines if secret in line or str(key["id"]) + "/" in line]
 
 

@@ -44,6 +44,10 @@ async def ann_key(tg: BotHarness, server, bot_ctx: Context) -> VPNKey:
         f"ai:{HUGE}:0",
         f"ai:100:{HUGE}",
         f"b:progress:{HUGE}",
+        f"am:{HUGE}:0",
+        f"am:1:{HUGE}",
+        f"as:drain:{HUGE}",
+        "t:-2",
     ],
 )
 async def test_forged_callback_data_with_a_huge_id_matches_no_button(

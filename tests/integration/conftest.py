@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,10 +124,8 @@ def real_outline() -> RealOutline:
     return RealOutline(line["apiUrl"], line["certSha256"], home)
 
 
-@pytest.fixture
-async def real_server(
-    db: str, ctx: Context, real_outline: RealOutline
-) -> AsyncIterator[VPNServer]:
+@asynccontextmanager
+async def registered(ctx: Context, real_outline: RealOutline) -> AsyncIterator[VPNServer]:
     """The real server registered (pinned) as ``real``, with no key in this service's id
     schemes on it; afterwards the test's keys and every key in those schemes are deleted."""
     server = await registry.add_server(
@@ -140,6 +139,15 @@ async def real_server(
     yield server
     rows = await VPNKey.filter(server=server).values_list("remote_id", flat=True)
     await _delete_keys(ctx, server, set(rows))
+
+
+@pytest.fixture
+async def real_server(
+    db: str, ctx: Context, real_outline: RealOutline
+) -> AsyncIterator[VPNServer]:
+    """The real server registered as ``real`` for domain tests (see ``registered``)."""
+    async with registered(ctx, real_outline) as server:
+        yield server
 
 
 @pytest.fixture

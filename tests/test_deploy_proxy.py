@@ -5,9 +5,11 @@ the API pass through it, everything else is refused, and its limits hold."""
 import asyncio
 import io
 import json
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -16,6 +18,7 @@ import redis.asyncio as aioredis
 from tests.bot_fixtures import FakeBotApi
 from tests.deploy_fixtures import Certificate, Proxy, nginx_proxy
 from tests.serving import Serving, cli_env, free_port, serving
+from tests.worker_fixtures import eventually
 
 SECRET = "proxy-test-secret"
 UPDATE = {
@@ -143,3 +146,33 @@ async def test_the_proxy_limits_body_size_and_dynamic_link_rate(site: Site) -> N
 
     statuses = await asyncio.gather(*(fetch() for _ in range(60)))
     assert 429 in statuses and statuses.count(429) < 60
+
+
+async def test_the_proxy_caps_open_requests_per_client_address(site: Site) -> None:
+    """50 requests held open (headers sent, body never) fill the address's share; the next is
+    a 429 until they close."""
+    parts = urlsplit(site.proxy.https)
+    tls = ssl.create_default_context()
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    head = (
+        b"POST /telegram/webhook HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    held = []
+    for _ in range(50):
+        _, writer = await asyncio.open_connection(parts.hostname, parts.port, ssl=tls)
+        writer.write(head)
+        await writer.drain()
+        held.append(writer)
+
+    async def refused() -> bool:
+        async with site.http.get(f"{site.proxy.https}/healthz") as resp:
+            return resp.status == 429
+
+    async def admitted() -> bool:
+        return not await refused()
+
+    await eventually(refused, within=30, every=0.1)  # once nginx has read every held head
+    for writer in held:
+        writer.close()
+    await eventually(admitted, within=30, every=0.1)

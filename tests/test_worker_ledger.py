@@ -6,15 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from db.models import InactiveReason, Notice, VPNKey
+from db.models import InactiveReason, Notice, TrafficBucket, VPNKey
+from domain import audit
 from domain.context import Context
-from domain.keys import changes, issuing
+from domain.keys import changes, issuing, moves
 from domain.notices import outbox
-from domain.traffic import history
+from domain.servers import registry
+from domain.traffic import history, ledger
 from domain.traffic.ledger import SyncReport, sync_traffic
 from domain.traffic.periods import add_month, set_traffic_reset
+from domain.traffic.rows import KeyRow
 from tests.worker_fixtures import ADMIN_ACTOR, FakeClock, new_key
-from vpn.emulator import RunningEmulator
+from vpn.emulator import RunningEmulator, start_emulator
 
 
 class Traffic:
@@ -210,6 +213,50 @@ async def test_a_server_that_cannot_be_reached_is_reported_and_changes_nothing(
     assert await used(key) == 0
     report = await step(ctx, clock, minutes=5)
     assert report.error is None and await used(key) == 100
+
+
+async def test_a_key_moved_between_the_syncs_read_and_its_write_keeps_what_the_move_booked(
+    ctx: Context,
+    clock: FakeClock,
+    owner,
+    outline_server: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sync samples alpha's counter of a key; before it writes, the key fails over to
+    beta (alpha not asked: its unbooked usage is lost, the row's figures stay as they were).
+    The stale sample must not land on the moved key: it would book alpha's bytes and give
+    the key alpha's counter as its baseline on beta, where beta's first bytes would vanish."""
+    beta = await start_emulator(clock=clock.time)
+    try:
+        await registry.add_server(ctx, name="beta", api_url=beta.api_url, actor=audit.CLI)
+        key = await new_key(ctx)
+        Traffic(outline_server).add(key, 5_000)
+        read = ledger.live_rows
+
+        async def read_then_move(server_id: int) -> list[KeyRow]:
+            rows = await read(server_id)
+            if server_id == key.server_id:
+                await moves.move_key(
+                    ctx, key_id=key.id, server="alpha", target="beta", actor=ADMIN_ACTOR,
+                    source_down=True,
+                )  # fmt: skip
+            return rows
+
+        monkeypatch.setattr(ledger, "live_rows", read_then_move)
+        clock.advance(minutes=5)
+        alpha_report, _ = await sync_traffic(ctx)
+        monkeypatch.undo()
+        moved = await VPNKey.get(id=key.id).select_related("server")
+        assert moved.server.name == "beta" and moved.remote_id in beta.emulator.keys
+        assert (moved.traffic_used, moved.usage_baseline) == (0, 0)
+        assert alpha_report.counted == 0 and alpha_report.keys == 0
+        assert not await TrafficBucket.filter(key_id=key.id).exists()
+        beta.emulator.add_traffic(moved.remote_id, 700)
+        clock.advance(minutes=5)
+        await sync_traffic(ctx)
+        assert await used(key) == 700
+    finally:
+        await beta.stop()
 
 
 def test_spread_splits_bytes_over_the_hours_of_an_interval_and_keeps_the_sum() -> None:

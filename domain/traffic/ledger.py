@@ -43,12 +43,13 @@ from domain.traffic.scraped import KeyView, read_usage
 from vpn.backends import Backend
 
 logger = logging.getLogger(__name__)
-# Keys booked per transaction, and the conditional update each one gets.
+# Keys booked per transaction, and the conditional update each one gets: only while the
+# key is still the copy that was sampled (same server and remote id: not moved meanwhile).
 CHUNK = 1000
 _UPDATE = (
     'UPDATE "vpn_keys" SET "traffic_used" = {0}, "usage_baseline" = {1} '
     'WHERE "id" = {2} AND "state" = \'live\' AND "traffic_used" = {3} '
-    'AND "usage_baseline" = {4}'
+    'AND "usage_baseline" = {4} AND "server_id" = {5} AND "remote_id" = {6}'
 )
 
 
@@ -189,23 +190,28 @@ async def _write(srv: VPNServer, samples: list[Sample]) -> set[int]:
     reading the chunk back inside the transaction tells which rows were.
     """
     async with in_transaction() as conn:
-        marks = ["$1", "$2", "$3", "$4", "$5"] if conn.capabilities.dialect == "postgres" else []
+        postgres = conn.capabilities.dialect == "postgres"
+        marks = [f"${n}" for n in range(1, 8)] if postgres else ["?"] * 7
         rows = [
-            (k.traffic_used + s.counted, s.baseline, k.id, k.traffic_used, k.usage_baseline)
+            (
+                *(k.traffic_used + s.counted, s.baseline, k.id),
+                *(k.traffic_used, k.usage_baseline, srv.id, k.remote_id),
+            )
             for s in samples
             for k in (s.key,)
         ]
-        await conn.execute_many(_UPDATE.format(*(marks or ["?"] * 5)), rows)
+        await conn.execute_many(_UPDATE.format(*marks), rows)
         stored = {
-            key_id: (used, baseline)
-            for key_id, used, baseline in await VPNKey.filter(
-                id__in=[s.key.id for s in samples], state=KeyState.LIVE
-            ).values_list("id", "traffic_used", "usage_baseline")
+            (key_id, remote_id): (used, baseline)
+            for key_id, remote_id, used, baseline in await VPNKey.filter(
+                id__in=[s.key.id for s in samples], state=KeyState.LIVE, server_id=srv.id
+            ).values_list("id", "remote_id", "traffic_used", "usage_baseline")
         }
         written, before = set(), {}
         for sample in samples:
             key, used_before = sample.key, sample.key.traffic_used
-            if stored.get(key.id) != (used_before + sample.counted, sample.baseline):
+            booked = (used_before + sample.counted, sample.baseline)
+            if stored.get((key.id, key.remote_id)) != booked:
                 continue
             key.traffic_used, key.usage_baseline = used_before + sample.counted, sample.baseline
             written.add(key.id)

@@ -41,3 +41,15 @@ async def record(
     if key is not None:
         await outbox.enqueue_for_event(event, key)
     return event
+
+
+async def record_many(actor: str, events: list[tuple[str, VPNKey]]) -> None:
+    """Write one audit event per ``(action, key)`` and all their outbox rows in one insert
+    (a batch of automatic changes; call it inside the batch's transaction)."""
+    notices = []
+    for action, key in events:
+        event = await AuditEvent.create(
+            actor=actor, action=action, key=key, user_id=key.owner_id, details={}
+        )
+        notices += await outbox.notices_for_event(event, key)
+    await outbox.enqueue(notices)

@@ -6,9 +6,12 @@ A server failure changes nothing; the next sweep or sync tries again.
 """
 
 import logging
+from collections import defaultdict
 from enum import Enum
 
-from db.models import KeyState, VPNKey
+from tortoise import timezone
+
+from db.models import InactiveReason, KeyState, VPNKey
 from domain import audit
 from domain.concurrency import bounded
 from domain.context import Context
@@ -77,7 +80,20 @@ async def _enforce_batch(
         changed = [(key, t) for (key, t, _), ok in zip(planned, pushed, strict=True) if ok and t]
         if changed:
             async with lease.transaction():
-                for key, transition in changed:
-                    await key.save(update_fields=["is_active", "inactive_reason", "updated_at"])
-                    await audit.record(audit.WORKER, transition, key=key)
+                await _save_states([key for key, _ in changed])
+                await audit.record_many(audit.WORKER, [(t, key) for key, t in changed])
         return {key.id: transition for key, transition in changed}
+
+
+async def _save_states(keys: list[VPNKey]) -> None:
+    """Write the keys' new activity: one ``UPDATE`` per distinct state, not one per key."""
+    states: dict[tuple[bool, InactiveReason | None], list[int]] = defaultdict(list)
+    for key in keys:
+        states[key.is_active, key.inactive_reason].append(key.id)
+    now = timezone.now()
+    for (active, reason), ids in states.items():
+        await VPNKey.filter(id__in=ids).update(
+            is_active=active, inactive_reason=reason, updated_at=now
+        )
+    for key in keys:
+        key.updated_at = now

@@ -122,14 +122,19 @@ def _rule_dedup(kind: str, key: VPNKey, event: AuditEvent) -> str:
 
 
 async def enqueue_for_event(event: AuditEvent, key: VPNKey) -> None:
-    """The notices an audit event about ``key`` causes (called by ``audit.record``)."""
+    """Queue the notices an audit event about ``key`` causes (called by ``audit.record``)."""
+    await enqueue(await notices_for_event(event, key))
+
+
+async def notices_for_event(event: AuditEvent, key: VPNKey) -> list[Notice | None]:
+    """The notices an audit event about ``key`` causes, not yet queued."""
     action = event.action
     wanted_tg = action in RULE_KINDS or (
         action in CHANGE_KINDS and event.actor != f"tg:{key.owner_id}"
     )
     wanted_hook = _settings["webhooks"] and action in WEBHOOK_EVENTS
     if not (wanted_tg and key.owner_id is not None) and not wanted_hook:
-        return
+        return []
     server = await server_name(key)
     rows: list[Notice | None] = []
     if wanted_tg and action in RULE_KINDS:
@@ -150,4 +155,4 @@ async def enqueue_for_event(event: AuditEvent, key: VPNKey) -> None:
         rows.append(
             Notice(channel=WEBHOOK, kind=action, key_id=key.id, payload=body, dedup_key=dedup)
         )
-    await enqueue(rows)
+    return rows

@@ -8,11 +8,13 @@ evenly over the interval it was measured in) and looks that up 30 days later.
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from tortoise import connections
 from tortoise.expressions import Subquery
 
 from db.models import TrafficBucket, VPNKey
+from domain.traffic.rows import as_moment
 
 HOUR = timedelta(hours=1)
 WINDOW = timedelta(days=30)
@@ -20,10 +22,19 @@ WINDOW = timedelta(days=30)
 SKEW = HOUR
 KEEP = WINDOW + timedelta(days=1)
 _CHUNK = 5000
-_UPSERT = (
-    'INSERT INTO "traffic_buckets" ("key_id", "hour", "bytes") VALUES ({0}, {1}, {2}) '
+_ON_CONFLICT = (
     'ON CONFLICT ("key_id", "hour") DO UPDATE '
     'SET "bytes" = "traffic_buckets"."bytes" + EXCLUDED."bytes"'
+)
+_UPSERT = 'INSERT INTO "traffic_buckets" ("key_id", "hour", "bytes") VALUES ({0}, {1}, {2}) '
+_UPSERT += _ON_CONFLICT
+_UPSERT_ARRAYS = (
+    'INSERT INTO "traffic_buckets" ("key_id", "hour", "bytes") '
+    "SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::bigint[]) " + _ON_CONFLICT
+)
+_AGED = (
+    'SELECT "key_id", "hour", "bytes" FROM "traffic_buckets" WHERE "key_id" IN '
+    '(SELECT "id" FROM "vpn_keys" WHERE "server_id" = {0}) AND "hour" > {1} AND "hour" < {2}'
 )
 
 Spread = dict[datetime, int]
@@ -38,6 +49,18 @@ def _overlap(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datet
     return max(0.0, (min(a_end, b_end) - max(a_start, b_start)).total_seconds())
 
 
+@lru_cache(maxsize=256)
+def _hours(start: datetime, end: datetime) -> tuple[tuple[datetime, float], ...]:
+    """The hours of ``(start, end]`` with the seconds of it covered up to each hour's end
+    (the same for every key sampled over that interval: computed once per sync)."""
+    hours, hour, covered = [], floor_hour(start), 0.0
+    while hour < end:
+        covered += _overlap(hour, hour + HOUR, start, end)
+        hours.append((hour, covered))
+        hour += HOUR
+    return tuple(hours)
+
+
 def spread(nbytes: int, start: datetime, end: datetime) -> Spread:
     """``nbytes`` spread evenly over ``(start, end]`` in hourly parts that sum to ``nbytes``."""
     start = max(start, end - WINDOW)
@@ -46,46 +69,60 @@ def spread(nbytes: int, start: datetime, end: datetime) -> Spread:
         return {}
     if total <= 0:
         return {floor_hour(end): nbytes}
+    first = floor_hour(start)
+    if end <= first + HOUR:
+        return {first: nbytes}
     parts: Spread = {}
-    hour, covered, given = floor_hour(start), 0.0, 0
-    while hour < end:
-        covered += _overlap(hour, hour + HOUR, start, end)
+    given = 0
+    for hour, covered in _hours(start, end):
         share = round(nbytes * covered / total) - given
         if share:
             parts[hour] = share
             given += share
-        hour += HOUR
     return parts
+
+
+def _to_db(hours: set[datetime]) -> dict[datetime, object]:
+    """Hours as the driver takes them (converted once per distinct hour)."""
+    field = TrafficBucket._meta.fields_map["hour"]
+    return {hour: field.to_db_value(hour, TrafficBucket) for hour in hours}
 
 
 async def aged(server_id: int, start: datetime, end: datetime) -> dict[int, int]:
     """Bytes per key id the ledger counted in ``(start, end]`` (estimated hour by hour)."""
-    rows = await TrafficBucket.filter(
-        key_id__in=Subquery(VPNKey.filter(server_id=server_id).values("id")),
-        hour__gt=start - HOUR,
-        hour__lt=end,
+    conn = connections.get("default")
+    marks = ("$1", "$2", "$3") if conn.capabilities.dialect == "postgres" else ("?",) * 3
+    bounds = _to_db({start - HOUR, end})
+    _, rows = await conn.execute_query(
+        _AGED.format(*marks), [server_id, bounds[start - HOUR], bounds[end]]
     )
+    hours: dict[object, datetime] = {}
     estimate: dict[int, float] = defaultdict(float)
-    for row in rows:
-        estimate[row.key_id] += row.bytes * _overlap(row.hour, row.hour + HOUR, start, end) / 3600
+    for key_id, stored, nbytes in rows:
+        hour = hours.get(stored)
+        if hour is None:  # the same few hours over and over: parsed once each
+            hour = hours[stored] = as_moment(stored)
+        estimate[key_id] += nbytes * _overlap(hour, hour + HOUR, start, end) / 3600
     return {key_id: round(nbytes) for key_id, nbytes in estimate.items()}
 
 
 async def add(parts: dict[int, Spread]) -> None:
-    """Add counted traffic (key id -> hourly parts) to the history, one upsert per row."""
-    hour_field = TrafficBucket._meta.fields_map["hour"]
+    """Add counted traffic (key id -> hourly parts) to the history: one upsert per row
+    (SQLite: ``executemany``; PostgreSQL: a statement per chunk, the rows as arrays)."""
+    hours = _to_db({hour for spread_ in parts.values() for hour in spread_})
     rows = [
-        (key_id, hour_field.to_db_value(hour, TrafficBucket), nbytes)
+        (key_id, hours[hour], nbytes)
         for key_id, spread_ in parts.items()
         for hour, nbytes in spread_.items()
     ]
-    if not rows:
-        return
     conn = connections.get("default")
-    marks = ["$1", "$2", "$3"] if conn.capabilities.dialect == "postgres" else ["?"] * 3
-    statement = _UPSERT.format(*marks)
     for start in range(0, len(rows), _CHUNK):
-        await conn.execute_many(statement, rows[start : start + _CHUNK])
+        chunk = rows[start : start + _CHUNK]
+        if conn.capabilities.dialect == "postgres":
+            columns = [list(column) for column in zip(*chunk, strict=True)]
+            await conn.execute_query(_UPSERT_ARRAYS, columns)
+        else:
+            await conn.execute_many(_UPSERT.format("?", "?", "?"), chunk)
 
 
 async def forget_before(server_id: int, moment: datetime) -> None:

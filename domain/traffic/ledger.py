@@ -16,41 +16,25 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
-from db.models import KeyState, VPNKey, VPNServer
+from db.models import VPNServer
 from domain.context import Context
 from domain.errors import DomainError
 from domain.keys import remote
 from domain.keys.enforcement import enforce_many
 from domain.keys.rules import settle
-from domain.notices import outbox
 from domain.redact import describe
 from domain.servers import registry
-from domain.traffic import history
+from domain.traffic import booking, history
 from domain.traffic import schedule as schedules
 from domain.traffic.periods import start_new_periods
 from domain.traffic.rows import KeyRow, live_rows
-from domain.traffic.sampling import (
-    Sample,
-    counters_were_lost,
-    crossed_80,
-    from_counters,
-    from_since,
-    notice_at_80,
-)
+from domain.traffic.sampling import Sample, counters_were_lost, from_counters, from_since
 from domain.traffic.scraped import KeyView, read_usage
 from vpn.backends import Backend
 
 logger = logging.getLogger(__name__)
-# Keys booked per transaction, and the conditional update each one gets: only while the
-# key is still the copy that was sampled (same server and remote id: not moved meanwhile).
+# Keys booked per transaction.
 CHUNK = 1000
-_UPDATE = (
-    'UPDATE "vpn_keys" SET "traffic_used" = {0}, "usage_baseline" = {1} '
-    'WHERE "id" = {2} AND "state" = \'live\' AND "traffic_used" = {3} '
-    'AND "usage_baseline" = {4} AND "server_id" = {5} AND "remote_id" = {6}'
-)
 
 
 @dataclass
@@ -168,7 +152,7 @@ async def _book(
     changed = [s for s in samples if s.counted or s.baseline != s.key.usage_baseline]
     written: set[int] = set()
     for start in range(0, len(changed), CHUNK):
-        written |= await _write(srv, changed[start : start + CHUNK])
+        written |= await booking.write(srv, changed[start : start + CHUNK])
     spreads: dict[int, history.Spread] = {}
     for sample in changed:
         if sample.key.id in written:
@@ -181,46 +165,6 @@ async def _book(
     # A key changed meanwhile (refreshed, deleted…) is skipped: it is sampled again next time.
     skipped = {s.key.id for s in changed} - written
     return [(s.key, limits[s.key.id]) for s in samples if s.key.id not in skipped]
-
-
-async def _write(srv: VPNServer, samples: list[Sample]) -> set[int]:
-    """Book a chunk of samples in one transaction; the ids of the keys actually written.
-
-    Each row is updated only if it still holds the values the sample was computed from;
-    reading the chunk back inside the transaction tells which rows were.
-    """
-    async with in_transaction() as conn:
-        postgres = conn.capabilities.dialect == "postgres"
-        marks = [f"${n}" for n in range(1, 8)] if postgres else ["?"] * 7
-        rows = [
-            (
-                *(k.traffic_used + s.counted, s.baseline, k.id),
-                *(k.traffic_used, k.usage_baseline, srv.id, k.remote_id),
-            )
-            for s in samples
-            for k in (s.key,)
-        ]
-        await conn.execute_many(_UPDATE.format(*marks), rows)
-        stored = {
-            (key_id, remote_id): (used, baseline)
-            for key_id, remote_id, used, baseline in await VPNKey.filter(
-                id__in=[s.key.id for s in samples], state=KeyState.LIVE, server_id=srv.id
-            ).values_list("id", "remote_id", "traffic_used", "usage_baseline")
-        }
-        written, before = set(), {}
-        for sample in samples:
-            key, used_before = sample.key, sample.key.traffic_used
-            booked = (used_before + sample.counted, sample.baseline)
-            if stored.get((key.id, key.remote_id)) != booked:
-                continue
-            key.traffic_used, key.usage_baseline = used_before + sample.counted, sample.baseline
-            written.add(key.id)
-            if crossed_80(key.traffic_limit, used_before, key.traffic_used):
-                before[key.id] = used_before
-        if before:
-            keys = await VPNKey.filter(id__in=list(before))
-            await outbox.enqueue([notice_at_80(k, srv.name, before[k.id]) for k in keys])
-    return written
 
 
 async def _enforce(

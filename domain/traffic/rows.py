@@ -47,7 +47,7 @@ _SELECT = (
 )
 
 
-def _moment(value: datetime | str | None) -> datetime | None:
+def as_moment(value: datetime | str | None) -> datetime | None:
     """A timestamp as the driver gives it (SQLite: ISO text) as an aware datetime."""
     if value is None or isinstance(value, datetime):
         return value
@@ -72,8 +72,8 @@ async def live_rows(server_id: int) -> list[KeyRow]:
                 r["traffic_limit"],
                 bool(r["is_active"]),
                 InactiveReason(reason) if reason else None,
-                _moment(r["valid_until"]),
-                _moment(r["created_at"]),  # type: ignore[arg-type]
+                as_moment(r["valid_until"]),
+                as_moment(r["created_at"]),  # type: ignore[arg-type]
             )
         )
     return rows

@@ -4,7 +4,8 @@ Prints its API URLs (one per server, space-separated) on the first stdout line w
 Options inject random faults (``--fail-rate``: answer 500/503 without acting; ``--drop-rate``:
 act, then drop the connection) and pre-fill keys and traffic straight into the state (no
 HTTP). SIGUSR1 switches the random faults off, so a reconcile after the load sees a healthy
-server; SIGTERM stops it.
+server; SIGUSR2 gives every pre-filled key more traffic (a steady-state sync); SIGTERM stops
+it.
 """
 
 import argparse
@@ -61,6 +62,13 @@ def prefill(emulator: OutlineEmulator, server: int, keys: int, traffic: bool) ->
             emulator.add_traffic(key_id, 1000 + index)
 
 
+def more_traffic(running: list[RunningEmulator], keys: int) -> None:
+    """Some new traffic for every pre-filled key of every server."""
+    for server, emu in enumerate(running):
+        for index in range(keys):
+            emu.emulator.add_traffic(seed_id(server, index), 500 + index)
+
+
 async def serve(args: argparse.Namespace) -> None:
     running: list[RunningEmulator] = []
     random_faults: list[RandomFaults] = []
@@ -76,6 +84,7 @@ async def serve(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGTERM, stopped.set)
     loop.add_signal_handler(signal.SIGINT, stopped.set)
     loop.add_signal_handler(signal.SIGUSR1, lambda: [f.off() for f in random_faults])
+    loop.add_signal_handler(signal.SIGUSR2, lambda: more_traffic(running, args.keys))
     print(" ".join(emu.api_url for emu in running), flush=True)
     await stopped.wait()
     for emu in running:

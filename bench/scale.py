@@ -1,15 +1,20 @@
 """Scale: 100,000 keys over 10 servers — the expiry sweep's query, one full traffic sync of
-every server, and the process's peak RSS; baseline: the same at 1,000 keys, same run; the
-sync also at 10,000 keys, and extrapolated linearly to 1,000,000.
+every server (the first: every key new, the expired ones cut), a second one after every key
+moved more bytes (the steady state), and the process's peak RSS; baseline: the same at 1,000
+keys, same run; the syncs also at 10,000 keys, and extrapolated linearly to 1,000,000.
 
 Rows are bulk-inserted; the matching keys (with traffic) are put straight into the state of
 10 emulators, which run in a child process so that the RSS figure is the service code's own.
-``python -m bench.scale [--keys 100000] [--servers 10] [--db sqlite]``
+Sizes are measured in interleaved rounds (``--rounds``); figures are medians, with min/max.
+``python -m bench.scale [--keys 100000] [--servers 10] [--rounds 3] [--db sqlite]``
 """
 
 import argparse
 import asyncio
 import gc
+import os
+import signal
+import statistics
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,8 +25,9 @@ from tortoise.expressions import Q
 from bench.common import RESULTS, Figure, each_engine, emulator_process, profiled, quiet, report
 from bench.dbs import add_servers, orm, pg_available, scratch_database
 from bench.emulator import seed_id
-from db.models import InactiveReason, KeyState, User, VPNKey
+from db.models import InactiveReason, KeyState, User, VPNKey, VPNServer
 from domain.context import Context, utcnow
+from domain.keys import remote
 from domain.keys.expiry import sweep_expired
 from domain.traffic.ledger import sync_traffic
 from vpn.pool import BackendPool
@@ -36,6 +42,9 @@ class Scale:
     query_ms: float
     sweep_ms: float
     sync_s: float
+    steady_s: float
+    sync_cpu_s: float
+    steady_cpu_s: float
     rss_mb: float
     peak_mb: float
     booked: int
@@ -97,12 +106,24 @@ async def expiry_query(ctx: Context) -> list[int]:
     )
 
 
+async def more_traffic(ctx: Context, pid: int, server: VPNServer, remote_id: str) -> None:
+    """Have the emulators give every key new bytes (SIGUSR2) and wait until they did."""
+    client = remote.backend(ctx, server)
+    before = (await client.usage())[remote_id]
+    os.kill(pid, signal.SIGUSR2)
+    for _ in range(600):  # the emulator process takes the signal at its next turn
+        if (await client.usage())[remote_id] != before:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1)  # the next sync's window is whole seconds long
+
+
 async def measure(engine: str, keys: int, servers: int, profile: Path | None = None) -> Scale:
     per_server = keys // servers
     emu_args = ["--servers", str(servers), "--keys", str(per_server), "--traffic"]
     async with (
         scratch_database(engine) as url,
-        emulator_process(f"scale-emu-{keys}", *emu_args) as (urls, _),
+        emulator_process(f"scale-emu-{keys}", *emu_args) as (urls, pid),
         orm(url),
     ):
         rows = await add_servers({f"s{n}": u for n, u in enumerate(urls.split())})
@@ -125,45 +146,74 @@ async def measure(engine: str, keys: int, servers: int, profile: Path | None = N
         sweep_ms = (time.perf_counter() - started) * 1000
         ctx.clock = utcnow
         with profiled(profile):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             reports = await sync_traffic(ctx)
-            sync_s = time.perf_counter() - started
+            sync_s, sync_cpu_s = time.perf_counter() - started, time.process_time() - cpu
+        await more_traffic(ctx, pid, rows[-1], seed_id(servers - 1, per_server - 1))
+        with profiled(profile and profile.with_name(profile.stem + "-steady.txt")):
+            started, cpu = time.perf_counter(), time.process_time()
+            steady = await sync_traffic(ctx)
+            steady_s, steady_cpu_s = time.perf_counter() - started, time.process_time() - cpu
         peak = rss_mb("VmHWM")
         await pool.close()
-    errors = [r.error for r in reports if r.error]
+    errors = [r.error for r in reports + steady if r.error]
     assert not errors and len(found) == keys // EXPIRED_SHARE, (errors, len(found))
     booked = sum(r.keys for r in reports)
-    return Scale(keys, query_ms, sweep_ms, sync_s, rss, peak, booked)
+    cut = sum(len(r.transitions) for r in reports)
+    # Every key booked, both times; the expired ones cut by the first sync.
+    assert booked == keys and cut == len(found), (booked, cut)
+    print(f"steady sync booked {sum(r.keys for r in steady)} keys", flush=True)
+    cpus = (sync_cpu_s, steady_cpu_s)
+    return Scale(keys, query_ms, sweep_ms, sync_s, steady_s, *cpus, rss, peak, booked)
+
+
+def spread_of(values: list[float]) -> str:
+    """min / median / max of a figure's rounds."""
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"min {low:.3g} / median {mid:.3g} / max {high:.3g} s"
 
 
 async def run(args: argparse.Namespace) -> list[Figure]:
     if args.db == "postgres" and not await pg_available():
         print("scale: PostgreSQL is not reachable (.ci/pg-start); skipped")
         return []
-    small = await measure(args.db, args.baseline_keys, args.servers)
-    print(f"scale {args.db}: {small}", flush=True)
-    middle = await measure(args.db, args.keys // 10, args.servers)
-    print(f"scale {args.db}: {middle}", flush=True)
-    profile = RESULTS / f"profile-scale-sync-{args.db}.txt" if args.profile else None
-    big = await measure(args.db, args.keys, args.servers, profile)
-    print(f"scale {args.db}: {big}", flush=True)
-    label = f"{small.keys:,} keys"
-    note = f"({args.db}, {big.keys:,} keys / {args.servers} servers)"
-    million = big.sync_s * 1_000_000 / big.keys
-    linear = f"({args.db}; ×{big.sync_s / middle.sync_s:.1f} for ×10 keys)"
+    sizes = (args.baseline_keys, args.keys // 10, args.keys)
+    rounds: list[list[Scale]] = [[], [], []]
+    for n in range(args.rounds):  # interleaved: every size once per round
+        for runs, keys in zip(rounds, sizes, strict=True):
+            last = args.profile and n == args.rounds - 1 and keys == args.keys
+            profile = RESULTS / f"profile-scale-sync-{args.db}.txt" if last else None
+            runs.append(await measure(args.db, keys, args.servers, profile))
+            print(f"scale {args.db}: {runs[-1]}", flush=True)
+    small, middle, big = ({f: statistics.median(getattr(r, f) for r in runs)
+                           for f in ("query_ms", "sweep_ms", "sync_s", "steady_s", "rss_mb",
+                                     "peak_mb")} for runs in rounds)  # fmt: skip
+    label, db, million = f"{sizes[0]:,} keys", args.db, 1_000_000 / args.keys
+    note = f"({db}, {args.keys:,} keys / {args.servers} servers)"
+
+    def sync_figures(field: str, what: str) -> list[Figure]:
+        """The sync at the middle and the big size (targets), and 1,000,000 extrapolated."""
+        runs = [[getattr(r, field) for r in size] for size in rounds]
+        growth = big[field] / middle[field]
+        return [
+            Figure("scale", f"{what}, {sizes[1]:,} keys", middle[field], "s", small[field],
+                   label, "< 5 s", middle[field] < 5, f"({db}; {spread_of(runs[1])})"),
+            Figure("scale", f"{what}, {sizes[2]:,} keys", big[field], "s", small[field],
+                   label, "< 5 s", big[field] < 5, f"({db}; {spread_of(runs[2])})"),
+            Figure("scale", f"{what}, 1,000,000 keys (linear from {sizes[2]:,})",
+                   big[field] * million, "s", small[field], label,
+                   note=f"({db}; ×{growth:.1f} for ×10 keys)"),
+        ]  # fmt: skip
+
     return [
-        Figure("scale", f"full traffic sync, {middle.keys:,} keys", middle.sync_s, "s",
-               small.sync_s, label, "< 5 s", middle.sync_s < 5, f"({args.db})"),
-        Figure("scale", "full traffic sync, 1,000,000 keys (linear from 100k)", million, "s",
-               small.sync_s, label, note=linear),
-        Figure("scale", "expiry query", big.query_ms, "ms", small.query_ms, label, "< 200 ms",
-               big.query_ms < 200, f"({args.db}, {big.keys // EXPIRED_SHARE:,} due)"),
-        Figure("scale", "expiry sweep, nothing due", big.sweep_ms, "ms", small.sweep_ms, label,
-               note=note),
-        Figure("scale", "full traffic sync", big.sync_s, "s", small.sync_s, label, "< 5 s",
-               big.sync_s < 5, f"({args.db}, {big.booked:,} keys booked)"),
-        Figure("scale", "peak RSS", big.peak_mb, "MiB", small.peak_mb, label, "< 300 MB",
-               big.peak_mb * 1.048576 < 300, f"({args.db}; {big.rss_mb:.0f} MiB before)"),
+        *sync_figures("sync_s", "first traffic sync (every key new, 1 % cut)"),
+        *sync_figures("steady_s", "next traffic sync (every key moved bytes)"),
+        Figure("scale", "expiry query", big["query_ms"], "ms", small["query_ms"], label,
+               "< 200 ms", big["query_ms"] < 200, f"({db}, {args.keys // EXPIRED_SHARE:,} due)"),
+        Figure("scale", "expiry sweep, nothing due", big["sweep_ms"], "ms", small["sweep_ms"],
+               label, note=note),
+        Figure("scale", "peak RSS", big["peak_mb"], "MiB", small["peak_mb"], label, "< 300 MB",
+               big["peak_mb"] * 1.048576 < 300, f"({db}; {big['rss_mb']:.0f} MiB before)"),
     ]  # fmt: skip
 
 
@@ -172,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--baseline-keys", type=int, default=1_000)
     parser.add_argument("--servers", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of all sizes")
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--profile", action="store_true", help="pyinstrument the big sync")
     args = parser.parse_args(argv)

@@ -49,32 +49,33 @@ def _overlap(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datet
     return max(0.0, (min(a_end, b_end) - max(a_start, b_start)).total_seconds())
 
 
-@lru_cache(maxsize=256)
-def _hours(start: datetime, end: datetime) -> tuple[tuple[datetime, float], ...]:
-    """The hours of ``(start, end]`` with the seconds of it covered up to each hour's end
-    (the same for every key sampled over that interval: computed once per sync)."""
+@lru_cache(maxsize=1024)
+def _plan(start: datetime, end: datetime) -> tuple[float, tuple[tuple[datetime, float], ...]]:
+    """How ``(start, end]`` splits into hours: its length in seconds and, per hour, the
+    seconds covered up to that hour's end — the same for every key sampled over the same
+    interval, so worked out once per sync."""
+    start = max(start, end - WINDOW)
+    total = (end - start).total_seconds()
+    if total <= 0:
+        return total, ((floor_hour(end), total),)
     hours, hour, covered = [], floor_hour(start), 0.0
     while hour < end:
         covered += _overlap(hour, hour + HOUR, start, end)
         hours.append((hour, covered))
         hour += HOUR
-    return tuple(hours)
+    return total, tuple(hours)
 
 
 def spread(nbytes: int, start: datetime, end: datetime) -> Spread:
     """``nbytes`` spread evenly over ``(start, end]`` in hourly parts that sum to ``nbytes``."""
-    start = max(start, end - WINDOW)
-    total = (end - start).total_seconds()
     if nbytes <= 0:
         return {}
-    if total <= 0:
-        return {floor_hour(end): nbytes}
-    first = floor_hour(start)
-    if end <= first + HOUR:
-        return {first: nbytes}
+    total, hours = _plan(start, end)
+    if len(hours) == 1:
+        return {hours[0][0]: nbytes}
     parts: Spread = {}
     given = 0
-    for hour, covered in _hours(start, end):
+    for hour, covered in hours:
         share = round(nbytes * covered / total) - given
         if share:
             parts[hour] = share

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from db.models import VPNServer
+from domain.concurrency import bounded
 from domain.context import Context
 from domain.errors import DomainError
 from domain.keys import remote
@@ -33,8 +34,9 @@ from domain.traffic.scraped import KeyView, read_usage
 from vpn.backends import Backend
 
 logger = logging.getLogger(__name__)
-# Keys booked per transaction.
+# Keys booked per transaction; servers synced at once.
 CHUNK = 1000
+SERVERS_AT_ONCE = 4
 
 
 @dataclass
@@ -51,19 +53,24 @@ class SyncReport:
 
 
 async def sync_traffic(ctx: Context) -> list[SyncReport]:
-    """Start due reset periods, then sample every active server; failures are reported."""
+    """Start due reset periods, then sample every active server; failures are reported.
+
+    Servers are synced a few at once (each touches only its own keys), so one server's
+    answer is awaited while another's keys are being booked."""
     await start_new_periods(ctx)
-    reports = []
-    for srv in await registry.list_servers(active_only=True):
-        report = SyncReport(srv.name)
-        try:
-            await sync_server(ctx, srv, report)
-        except DomainError as exc:
-            report.error = exc.message
-            schedules.view(srv).failed = True
-            logger.warning("traffic sync of %s postponed: %s", srv.name, describe(exc))
-        reports.append(report)
-    return reports
+    servers = await registry.list_servers(active_only=True)
+    return await bounded(servers, lambda srv: _sync_reported(ctx, srv), SERVERS_AT_ONCE)
+
+
+async def _sync_reported(ctx: Context, srv: VPNServer) -> SyncReport:
+    report = SyncReport(srv.name)
+    try:
+        await sync_server(ctx, srv, report)
+    except DomainError as exc:
+        report.error = exc.message
+        schedules.view(srv).failed = True
+        logger.warning("traffic sync of %s postponed: %s", srv.name, describe(exc))
+    return report
 
 
 async def sync_server(ctx: Context, srv: VPNServer, report: SyncReport) -> None:

@@ -49,9 +49,9 @@ _SELECT = (
 
 def as_moment(value: datetime | str | None) -> datetime | None:
     """A timestamp as the driver gives it (SQLite: ISO text) as an aware datetime."""
-    if value is None or isinstance(value, datetime):
-        return value
-    moment = datetime.fromisoformat(value)
+    if value.__class__ is not str:
+        return value  # type: ignore[return-value]
+    moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -60,20 +60,12 @@ async def live_rows(server_id: int) -> list[KeyRow]:
     conn = connections.get("default")
     marks = ("$1", "$2") if conn.capabilities.dialect == "postgres" else ("?", "?")
     _, records = await conn.execute_query(_SELECT.format(*marks), [server_id, KeyState.LIVE.value])
+    reasons = {reason.value: reason for reason in InactiveReason}
     rows = []
-    for r in records:
-        reason = r["inactive_reason"]
+    for key_id, remote_id, used, baseline, limit, active, reason, until, created in records:
+        moments = as_moment(until), as_moment(created)
+        reason = reasons[reason] if reason else None
         rows.append(
-            KeyRow(
-                r["id"],
-                r["remote_id"],
-                r["traffic_used"],
-                r["usage_baseline"],
-                r["traffic_limit"],
-                bool(r["is_active"]),
-                InactiveReason(reason) if reason else None,
-                as_moment(r["valid_until"]),
-                as_moment(r["created_at"]),  # type: ignore[arg-type]
-            )
+            KeyRow(key_id, remote_id, used, baseline, limit, bool(active), reason, *moments)
         )
     return rows

@@ -1,7 +1,7 @@
 """The ledger's arithmetic on plain values: new bytes from counters, the 80 % notice."""
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from db.models import Notice, VPNKey
 from domain.notices import outbox
@@ -11,8 +11,7 @@ from domain.traffic.rows import KeyRow
 WARN_AT = 0.8
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One key's outcome of a sync: bytes to add and the baseline to keep."""
 
     key: KeyRow
@@ -30,9 +29,9 @@ def from_since(
     """
     samples = []
     for key in keys:
-        counter = counters.get(key.remote_id, 0)
-        counted = max(since.get(key.remote_id, 0), counter - key.usage_baseline)
-        samples.append(Sample(key, counted, counter))
+        counter, moved = counters.get(key.remote_id, 0), since.get(key.remote_id, 0)
+        grown = counter - key.usage_baseline
+        samples.append(Sample(key, moved if moved > grown else grown, counter))
     return samples
 
 

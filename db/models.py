@@ -38,6 +38,9 @@ class User(Model):
     username = fields.CharField(max_length=64, null=True, db_index=True)
     language_code = fields.CharField(max_length=16, null=True)
     start_payload = fields.CharField(max_length=64, null=True)
+    referral_code = fields.CharField(max_length=16, null=True, unique=True)
+    # Who invited this user (a plain id: SQLite cannot add a foreign key to a table).
+    referred_by_id = fields.BigIntField(null=True, db_index=True)
     demo_issued_at = fields.DatetimeField(null=True)
     bot_blocked_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -267,3 +270,195 @@ class TrafficBucket(Model):
     class Meta:
         table = "traffic_buckets"
         unique_together = (("key", "hour"),)
+
+
+class OrderState(StrEnum):
+    """Where an order is: waiting for its payment, paid, or no longer payable."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class PaymentState(StrEnum):
+    """A payment is received, applied to a key, or (being) refunded."""
+
+    RECEIVED = "received"
+    APPLIED = "applied"
+    REFUNDING = "refunding"
+    REFUNDED = "refunded"
+
+
+class Plan(Model):
+    """What the operator sells: days, traffic and a price in Telegram Stars."""
+
+    id = fields.IntField(primary_key=True)
+    name_en = fields.CharField(max_length=32)
+    name_ru = fields.CharField(max_length=32)
+    days = fields.IntField()
+    traffic_limit = fields.BigIntField(null=True)
+    traffic_reset = fields.CharEnumField(
+        TrafficReset, max_length=16, default=TrafficReset.NO_RESET
+    )
+    price_stars = fields.IntField()
+    # Ids of the servers new keys of this plan go to; empty means every active server.
+    server_ids = fields.JSONField(default=list)
+    recurring = fields.BooleanField(default=False)
+    is_active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "plans"
+
+
+class PromoCode(Model):
+    """A code entered at checkout: percent off or free days, with optional limits."""
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    percent_off = fields.IntField(null=True)
+    free_days = fields.IntField(null=True)
+    max_uses = fields.IntField(null=True)
+    uses = fields.IntField(default=0)
+    valid_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "promo_codes"
+
+
+class Order(Model):
+    """A checkout, stored before its invoice is sent; ``token`` is the invoice payload."""
+
+    id = fields.IntField(primary_key=True)
+    token = fields.CharField(max_length=32, unique=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="orders", on_delete=fields.RESTRICT
+    )
+    plan: fields.ForeignKeyRelation[Plan] = fields.ForeignKeyField(
+        "models.Plan", related_name="orders", on_delete=fields.RESTRICT
+    )
+    key: fields.ForeignKeyNullableRelation[VPNKey] = fields.ForeignKeyField(
+        "models.VPNKey", related_name="orders", null=True, on_delete=fields.SET_NULL
+    )
+    server: fields.ForeignKeyNullableRelation[VPNServer] = fields.ForeignKeyField(
+        "models.VPNServer", related_name="orders", null=True, on_delete=fields.SET_NULL
+    )
+    promo: fields.ForeignKeyNullableRelation[PromoCode] = fields.ForeignKeyField(
+        "models.PromoCode", related_name="orders", null=True, on_delete=fields.RESTRICT
+    )
+    plan_price = fields.IntField()
+    price = fields.IntField()
+    days = fields.IntField()
+    state = fields.CharEnumField(OrderState, max_length=16, default=OrderState.PENDING)
+    expires_at = fields.DatetimeField()
+    # A recurring plan's Star subscription: its first charge id and the paid-up date.
+    subscription_charge_id = fields.CharField(max_length=128, null=True)
+    subscription_until = fields.DatetimeField(null=True)
+    renewal_cancelled_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    user_id: int
+    plan_id: int
+    key_id: int | None
+    server_id: int | None
+    promo_id: int | None
+
+    class Meta:
+        table = "orders"
+        indexes = (("state", "expires_at"), ("key", "subscription_until"))
+
+
+class Payment(Model):
+    """One Telegram Stars charge; applied to a key once, whatever Telegram re-delivers."""
+
+    id = fields.IntField(primary_key=True)
+    order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="payments", on_delete=fields.RESTRICT
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="payments", on_delete=fields.RESTRICT
+    )
+    key: fields.ForeignKeyNullableRelation[VPNKey] = fields.ForeignKeyField(
+        "models.VPNKey", related_name="payments", null=True, on_delete=fields.SET_NULL
+    )
+    telegram_payment_charge_id = fields.CharField(max_length=128, unique=True)
+    provider_payment_charge_id = fields.CharField(max_length=128, null=True)
+    amount = fields.IntField()
+    currency = fields.CharField(max_length=8)
+    is_recurring = fields.BooleanField(default=False)
+    days = fields.IntField()
+    state = fields.CharEnumField(PaymentState, max_length=16, default=PaymentState.RECEIVED)
+    # The validity the payment bought, so a refund can take exactly that back.
+    extended_from = fields.DatetimeField(null=True)
+    extended_to = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    last_error = fields.CharField(max_length=256, null=True)
+    paid_at = fields.DatetimeField(db_index=True)
+    applied_at = fields.DatetimeField(null=True)
+    refunded_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    order_id: int
+    user_id: int
+    key_id: int | None
+
+    class Meta:
+        table = "payments"
+        indexes = (("state", "id"), ("user", "id"))
+
+
+class PromoRedemption(Model):
+    """A user's one use of a promo code, held by the order it was entered for."""
+
+    id = fields.IntField(primary_key=True)
+    promo: fields.ForeignKeyRelation[PromoCode] = fields.ForeignKeyField(
+        "models.PromoCode", related_name="redemptions", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="redemptions", on_delete=fields.CASCADE
+    )
+    order: fields.ForeignKeyNullableRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="redemptions", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    promo_id: int
+    user_id: int
+    order_id: int | None
+
+    class Meta:
+        table = "promo_redemptions"
+        unique_together = (("promo", "user"),)
+
+
+class ReferralBonus(Model):
+    """Bonus days a referrer earns once, when the user they brought first pays."""
+
+    id = fields.IntField(primary_key=True)
+    referrer: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="referral_bonuses", on_delete=fields.CASCADE
+    )
+    referred: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "models.User", related_name="referral_bonus", on_delete=fields.CASCADE
+    )
+    payment: fields.ForeignKeyNullableRelation[Payment] = fields.ForeignKeyField(
+        "models.Payment", related_name="referral_bonuses", null=True, on_delete=fields.SET_NULL
+    )
+    key: fields.ForeignKeyNullableRelation[VPNKey] = fields.ForeignKeyField(
+        "models.VPNKey", related_name="referral_bonuses", null=True, on_delete=fields.SET_NULL
+    )
+    days = fields.IntField()
+    applied_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    referrer_id: int
+    referred_id: int
+    payment_id: int | None
+    key_id: int | None
+
+    class Meta:
+        table = "referral_bonuses"

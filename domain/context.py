@@ -37,6 +37,8 @@ class Context:
     # how long a scrape may take to land (the ledger keeps clear of that moment).
     scrape_seconds: float = 60.0
     scrape_settle_seconds: float = 1.0
+    # Days a referrer gets when a user they invited pays for the first time (0: none).
+    referral_bonus_days: int = 7
 
     @classmethod
     def from_settings(cls, settings: Settings, pool: BackendProvider) -> "Context":
@@ -52,6 +54,7 @@ class Context:
             stale_after=timedelta(seconds=max(60.0, 3 * settings.outline_timeout_seconds)),
             links=links,
             scrape_seconds=settings.outline_scrape_seconds,
+            referral_bonus_days=settings.referral_bonus_days,
         )
 
     def now(self) -> datetime:

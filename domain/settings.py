@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         5, gt=0, description="how often a standby process tries to lead the worker"
     )
     log_level: str = Field("INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`")
+    referral_bonus_days: int = Field(
+        7,
+        ge=0,
+        le=3650,
+        description="days added to an inviter's key when a user they invited first pays "
+        "(0 turns the bonus off)",
+    )
     display_timezone: str = Field(
         "UTC",
         description="IANA time zone the bot shows dates and times in, e.g. Europe/Moscow",

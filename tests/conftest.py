@@ -32,6 +32,7 @@ pytest_plugins = [
     "tests.serve_fixtures",
     "tests.link_fixtures",
     "tests.deploy_fixtures",
+    "tests.billing_fixtures",
 ]
 
 # The emulator answers exact counts unless a test switches it to its "prometheus" mode (and

@@ -15,6 +15,8 @@ from domain.errors import Invalid, NotFound
 LANGUAGES = ("en", "ru")
 # An id look-up: ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses).
 _NUMERIC = re.compile(r"-?[0-9]{1,20}")
+# ``/start ref_<code>``: the deep link of the user (``User.referral_code``) who invited this one.
+REFERRAL_PREFIX = "ref_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,7 @@ def _check_text(fields: dict[str, str | None]) -> None:
 async def _write_user(tg_id: int, fields: dict[str, str | None], actor: str) -> User:
     user = await User.get_or_none(id=tg_id)
     if user is None:
-        user = await User.create(id=tg_id, **fields)
+        user = await User.create(id=tg_id, referred_by_id=await _referrer(fields), **fields)
         await audit.record(actor, "user.created", user_id=tg_id, details=fields)
         return user
     changed = {k: v for k, v in fields.items() if getattr(user, k) != v}
@@ -71,6 +73,15 @@ async def _write_user(tg_id: int, fields: dict[str, str | None], actor: str) -> 
         await user.save(update_fields=[*changed, "updated_at"])
         await audit.record(actor, "user.updated", user_id=tg_id, details=changed)
     return user
+
+
+async def _referrer(fields: dict[str, str | None]) -> int | None:
+    """The user whose referral link a new user came with (only a new user can be referred)."""
+    payload = fields.get("start_payload") or ""
+    if not payload.startswith(REFERRAL_PREFIX):
+        return None
+    code = payload.removeprefix(REFERRAL_PREFIX)
+    return await User.filter(referral_code=code).first().values_list("id", flat=True)
 
 
 async def get_user(tg_id: int) -> User:

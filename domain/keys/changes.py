@@ -14,7 +14,7 @@ from domain import audit, bounds
 from domain.context import Context
 from domain.errors import Conflict
 from domain.keys import outcomes, remote
-from domain.keys.issuing import check_name, live_key
+from domain.keys.issuing import Hook, check_name, live_key
 from domain.keys.locks import key_lock
 from domain.keys.rules import settle
 from domain.servers import registry
@@ -47,7 +47,14 @@ async def push_state(ctx: Context, key: VPNKey, *, name: str, limit: int | None)
 
 
 async def change_key(
-    ctx: Context, key_id: int, server: str | None, change: Change, *, actor: str, action: str
+    ctx: Context,
+    key_id: int,
+    server: str | None,
+    change: Change,
+    *,
+    actor: str,
+    action: str,
+    also: Hook | None = None,
 ) -> VPNKey:
     """Apply ``change`` (which edits the key and returns audit details) under the key lock."""
     async with key_lock(key_id) as lease:
@@ -65,6 +72,8 @@ async def change_key(
             await audit.record(actor, action, key=key, details=details)
             if transition:
                 await audit.record(actor, transition, key=key)
+            if also is not None:
+                await also(key)
         return key
 
 
@@ -85,7 +94,14 @@ async def set_valid_until(
 
 
 async def extend_key(
-    ctx: Context, *, key_id: int, server: str | None, days: int, actor: str
+    ctx: Context,
+    *,
+    key_id: int,
+    server: str | None,
+    days: int,
+    actor: str,
+    action: str = "key.extended",
+    also: Hook | None = None,
 ) -> VPNKey:
     """Add ``days`` to the later of now and the current expiry (refused past year 8999)."""
     bounds.check_days(days)
@@ -94,7 +110,7 @@ async def extend_key(
         start = max(ctx.now(), key.valid_until or ctx.now())
         return _expiry_change(bounds.extended(start, days))(key)
 
-    return await change_key(ctx, key_id, server, change, actor=actor, action="key.extended")
+    return await change_key(ctx, key_id, server, change, actor=actor, action=action, also=also)
 
 
 async def set_active(

@@ -1,8 +1,9 @@
 """Issuing keys: demo and paid keys, refresh of a leaked key, binding to a user; look-ups."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from db.models import KeyState, User, VPNKey, VPNServer
+from db.models import KeyState, TrafficReset, User, VPNKey, VPNServer
 from domain import audit, bounds
 from domain.accounts import users
 from domain.context import Context
@@ -15,6 +16,9 @@ from domain.servers import registry
 from domain.traffic.unbooked import unbooked_usage
 
 NAME_MAX = 100
+# Also written in the key write's transaction (e.g. a payment marked applied); raising
+# rolls it back (and removes a new key again).
+Hook = Callable[[VPNKey], Awaitable[None]]
 
 
 def check_name(name: str) -> str:
@@ -78,17 +82,29 @@ async def user_keys(tg_id: int, server: str | None = None) -> list[VPNKey]:
 
 
 async def _issue(
-    ctx: Context, server: VPNServer, spec: KeySpec, *, actor: str, action: str
+    ctx: Context,
+    server: VPNServer,
+    spec: KeySpec,
+    *,
+    actor: str,
+    action: str,
+    also: Hook | None = None,
 ) -> VPNKey:
     key = await provisioning.stage(server, spec)
     async with key_lock(key.id) as lease:  # the reconciler leaves a key being created alone
         settle(key, ctx.now())  # a past expiry or a zero limit issues the key already cut
         created = await provisioning.push(ctx, server, key)
-        async with lease.transaction():
-            provisioning.go_live(key, created)
-            fields = ["access_url", "state", "is_active", "inactive_reason", "updated_at"]
-            await key.save(update_fields=fields)
-            await audit.record(actor, action, key=key, details={"server": server.name})
+        try:
+            async with lease.transaction():
+                provisioning.go_live(key, created)
+                fields = ["access_url", "state", "is_active", "inactive_reason", "updated_at"]
+                await key.save(update_fields=fields)
+                await audit.record(actor, action, key=key, details={"server": server.name})
+                if also is not None:
+                    await also(key)
+        except DomainError:  # ``also`` refused (a payment applied elsewhere): no key after all
+            await provisioning.discard(ctx, server, key)
+            raise
     key.server = server
     return key
 
@@ -124,6 +140,8 @@ async def create_key(
     valid_until: datetime | None = None,
     days: int | None = None,
     traffic_limit: int | None = None,
+    traffic_reset: TrafficReset = TrafficReset.NO_RESET,
+    also: Hook | None = None,
 ) -> VPNKey:
     """A new (paid) key, optionally bound to a user, with optional expiry and limit."""
     if valid_until is not None and days is not None:
@@ -140,8 +158,10 @@ async def create_key(
         owner_id=tg_id,
         valid_until=valid_until,
         traffic_limit=traffic_limit,
+        traffic_reset=traffic_reset,
+        period_started_at=ctx.now() if traffic_reset == TrafficReset.MONTHLY else None,
     )
-    return await _issue(ctx, srv, spec, actor=actor, action="key.created")
+    return await _issue(ctx, srv, spec, actor=actor, action="key.created", also=also)
 
 
 async def refresh_key(ctx: Context, *, key_id: int, server: str, actor: str) -> VPNKey:

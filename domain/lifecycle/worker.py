@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from domain.billing.upkeep import settle_billing
 from domain.context import Context
 from domain.keys.expiry import sweep_expired
 from domain.keys.reconcile import reconcile
@@ -106,6 +107,7 @@ class Worker:
         loops = [
             Loop("expiry", s.expiry_check_seconds, self.expire_and_remind),
             Loop("traffic", s.traffic_sync_seconds, lambda: sync_traffic(ctx)),
+            Loop("billing", s.expiry_check_seconds, lambda: settle_billing(ctx)),
             Loop(
                 "reconcile",
                 s.reconcile_seconds,

@@ -39,7 +39,15 @@ RULE_KINDS = {
     "key.reopened": KEY_REOPENED,
 }
 WEBHOOK_EVENTS = frozenset(
-    {"key.created", "key.expired", "key.quota_reached", "key.refreshed", "key.deleted"}
+    {
+        "key.created",
+        "key.expired",
+        "key.quota_reached",
+        "key.refreshed",
+        "key.deleted",
+        "payment.succeeded",
+        "payment.refunded",
+    }
 )
 
 _settings = {"webhooks": False}
@@ -151,6 +159,8 @@ async def notices_for_event(event: AuditEvent, key: VPNKey) -> list[Notice | Non
             "actor": event.actor,
             "key": key_payload(key, server),
         }
+        if "payment" in event.details:  # payment events carry the payment itself
+            body["payment"] = event.details["payment"]
         dedup = f"wh:{event.id}"
         rows.append(
             Notice(channel=WEBHOOK, kind=action, key_id=key.id, payload=body, dedup_key=dedup)

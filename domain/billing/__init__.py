@@ -1,0 +1,1 @@
+"""Selling access: plans, orders, Telegram Stars payments and refunds, promo codes, referrals."""

@@ -1,0 +1,65 @@
+"""Money for the admin panel: Stars received per day and per plan (refunds left out)."""
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from db.models import Payment, PaymentState, Plan
+
+COUNTED = (PaymentState.RECEIVED, PaymentState.APPLIED)
+
+
+@dataclass(frozen=True, slots=True)
+class Takings:
+    """Stars and number of payments of one day or one plan."""
+
+    label: date | Plan
+    stars: int
+    payments: int
+
+
+@dataclass(frozen=True, slots=True)
+class Revenue:
+    """The last days, day by day (days without payments left out), and every plan ever."""
+
+    days: list[Takings]
+    plans: list[Takings]
+    refunded: int
+
+    @property
+    def total(self) -> int:
+        """Stars kept, over all time."""
+        return sum(p.stars for p in self.plans)
+
+
+def _takings(rows: list[tuple[object, int]]) -> list[tuple[object, int, int]]:
+    stars: Counter[object] = Counter()
+    count: Counter[object] = Counter()
+    for label, amount in rows:
+        stars[label] += amount
+        count[label] += 1
+    return [(label, stars[label], count[label]) for label in stars]
+
+
+async def revenue(now: datetime, days: int = 14) -> Revenue:
+    """Takings of the last ``days`` UTC days and of each plan, newest day first."""
+    since = datetime.combine(
+        now.date() - timedelta(days=days - 1), datetime.min.time(), now.tzinfo
+    )
+    recent = await Payment.filter(state__in=COUNTED, paid_at__gte=since).values_list(
+        "paid_at", "amount"
+    )
+    by_day = _takings([(paid_at.date(), amount) for paid_at, amount in recent])
+    by_plan = _takings(
+        await Payment.filter(state__in=COUNTED).values_list("order__plan_id", "amount")
+    )
+    plans = {p.id: p for p in await Plan.filter(id__in=[row[0] for row in by_plan])}
+    refunded = await Payment.filter(state=PaymentState.REFUNDED).values_list("amount", flat=True)
+    return Revenue(
+        days=sorted((Takings(*row) for row in by_day), key=lambda t: t.label, reverse=True),
+        plans=sorted(
+            (Takings(plans[row[0]], row[1], row[2]) for row in by_plan),
+            key=lambda t: -t.stars,
+        ),
+        refunded=sum(refunded),
+    )

@@ -12,6 +12,8 @@ from bot.callbacks import (
     AdminKeyAction,
     AdminKeyCB,
     AdminMoveCB,
+    AdminPaymentAction,
+    AdminPaymentCB,
     AdminServerCB,
     AdminUserCB,
     BroadcastAction,
@@ -19,9 +21,12 @@ from bot.callbacks import (
     ServerAction,
 )
 from bot.texts import server_button
-from db.models import InactiveReason, VPNKey, VPNServer
+from db.models import InactiveReason, PaymentState, VPNKey, VPNServer
 from domain.keys.user_keys import AUTO_SERVER_ID, UserOverview
 from domain.servers.registry import ServerHealth
+
+REFUND_BUTTONS = 5  # the newest payments get a refund button on the user's card
+REFUNDABLE = (PaymentState.RECEIVED, PaymentState.APPLIED)
 
 
 def _back(builder: InlineKeyboardBuilder, callback_data: AdminCB | AdminUserCB) -> None:
@@ -40,6 +45,7 @@ def menu() -> InlineKeyboardMarkup:
     builder.button(
         text="📣 " + _("Broadcast"), callback_data=AdminCB(action=AdminAction.BROADCAST)
     )
+    builder.button(text="💰 " + _("Revenue"), callback_data=AdminCB(action=AdminAction.REVENUE))
     builder.adjust(2)
     return builder.as_markup()
 
@@ -103,6 +109,10 @@ def user_card(overview: UserOverview) -> InlineKeyboardMarkup:
     builder.button(
         text="➕ " + _("Issue a key"), callback_data=AdminIssueCB(user_id=overview.user.id)
     )
+    for payment in overview.payments[:REFUND_BUTTONS]:
+        if payment.state in REFUNDABLE:
+            data = AdminPaymentCB(action=AdminPaymentAction.REFUND, payment_id=payment.id)
+            builder.button(text="↩️ " + _("Refund #{id}").format(id=payment.id), callback_data=data)
     builder.adjust(1)
     _back(builder, AdminCB(action=AdminAction.MENU))
     return builder.as_markup()
@@ -213,4 +223,13 @@ def broadcast_progress(broadcast_id: int) -> InlineKeyboardMarkup:
         callback_data=BroadcastCB(action=BroadcastAction.PROGRESS, broadcast_id=broadcast_id),
     )
     _back(builder, AdminCB(action=AdminAction.MENU))
+    return builder.as_markup()
+
+
+def refund_confirm(user_id: int, payment_id: int) -> InlineKeyboardMarkup:
+    """Yes, refund · Cancel (back to the user)."""
+    builder = InlineKeyboardBuilder()
+    data = AdminPaymentCB(action=AdminPaymentAction.REFUND_OK, payment_id=payment_id)
+    builder.button(text="↩️ " + _("Yes, refund"), callback_data=data)
+    builder.button(text=_("Cancel"), callback_data=AdminUserCB(user_id=user_id))
     return builder.as_markup()

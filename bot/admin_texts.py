@@ -5,6 +5,7 @@ from datetime import datetime
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
+from bot import money_texts
 from bot.formats import fmt_bytes, fmt_date
 from bot.texts import esc, expiry, key_status, server_title, usage
 from db.models import VPNKey
@@ -12,6 +13,8 @@ from domain.keys.user_keys import UserOverview
 from domain.notices.broadcasts import BroadcastProgress
 from domain.servers.registry import ServerHealth
 from domain.servers.stats import Stats
+
+PAYMENT_LINES = 10  # the newest payments shown on a user's card
 
 
 def menu() -> str:
@@ -116,6 +119,7 @@ def user_card(overview: UserOverview, now: datetime) -> str:
         lines.append(_("No live keys."))
     for key in overview.keys:
         lines.append(f"#{key.id} <b>{esc(key.name)}</b> — {key_status(key, now)}")
+    lines += money_texts.payments(overview.payments[:PAYMENT_LINES])
     return "\n".join(lines)
 
 

@@ -30,6 +30,8 @@ class MenuAction(StrEnum):
     TRIAL = "trial"
     HELP = "help"
     LANGUAGE = "lang"
+    BUY = "buy"
+    INVITE = "invite"
 
 
 class KeyAction(StrEnum):
@@ -41,6 +43,8 @@ class KeyAction(StrEnum):
     REFRESH_OK = "refresh_ok"
     RENAME = "rename"
     STATIC = "static"
+    RENEW_OFF = "renew_off"
+    RENEW_ON = "renew_on"
 
 
 class AdminAction(StrEnum):
@@ -52,6 +56,7 @@ class AdminAction(StrEnum):
     HEALTH = "health"
     BROADCAST = "broadcast"
     CANCEL = "cancel"
+    REVENUE = "revenue"
 
 
 class AdminKeyAction(StrEnum):
@@ -75,6 +80,23 @@ class BroadcastAction(StrEnum):
     SEND = "send"
     CANCEL = "cancel"
     PROGRESS = "progress"
+
+
+class BuyAction(StrEnum):
+    """Steps of buying: plans, a plan's targets, a server for a new key, summary, pay."""
+
+    PLANS = "plans"
+    PLAN = "plan"
+    NEW = "new"
+    GO = "go"
+    PAY = "pay"
+
+
+class AdminPaymentAction(StrEnum):
+    """What an admin can do to a payment."""
+
+    REFUND = "refund"
+    REFUND_OK = "refund_ok"
 
 
 class MenuCB(CallbackData, prefix="m"):
@@ -154,3 +176,19 @@ class BroadcastCB(CallbackData, prefix="b"):
 
     action: BroadcastAction
     broadcast_id: OptionalBigId = 0
+
+
+class BuyCB(CallbackData, prefix="p"):
+    """A step of buying; ``key_id`` is the key to extend, ``server_id`` a new key's server."""
+
+    action: BuyAction
+    plan_id: OptionalRowId = 0
+    key_id: OptionalRowId = 0
+    server_id: OptionalRowId = 0
+
+
+class AdminPaymentCB(CallbackData, prefix="ap"):
+    """An admin action on a payment."""
+
+    action: AdminPaymentAction
+    payment_id: RowId

@@ -10,7 +10,7 @@ from aiogram.types import ErrorEvent, Update
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import gettext as _
 
-from bot import texts
+from bot import shop_texts, texts
 from bot.texts import esc
 from domain.accounts import users
 from domain.bounds import MAX_YEAR, ExpiryOutOfRange
@@ -36,7 +36,10 @@ def redact(text: str) -> str:
 
 def domain_error_text(exc: DomainError, *, admin: bool) -> str:
     """A translated sentence for a domain error; admins also see the (safe) English detail."""
-    if isinstance(exc, TrialUsed):
+    billing = shop_texts.billing_error(exc)
+    if billing is not None:
+        text = billing
+    elif isinstance(exc, TrialUsed):
         text = texts.trial_used()
     elif isinstance(exc, ServerUnavailable):
         text = _("The VPN server is not answering right now. Nothing was changed — try later.")

@@ -4,7 +4,16 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import KeyAction, KeyCB, LanguageCB, MenuAction, MenuCB, TrialCB
+from bot.callbacks import (
+    BuyAction,
+    BuyCB,
+    KeyAction,
+    KeyCB,
+    LanguageCB,
+    MenuAction,
+    MenuCB,
+    TrialCB,
+)
 from bot.texts import OUTLINE_CLIENTS, server_button
 from db.models import VPNKey, VPNServer
 from domain.keys.user_keys import AUTO_SERVER_ID
@@ -21,11 +30,15 @@ def back_to_menu(builder: InlineKeyboardBuilder | None = None) -> InlineKeyboard
 
 
 def main_menu(*, show_trial: bool) -> InlineKeyboardMarkup:
-    """My keys · Free trial (until used) · How to connect · Language."""
-    items = [("🔑 " + _("My keys"), MenuAction.KEYS)]
+    """My keys · Buy · Free trial (until used) · Invite · How to connect · Language."""
+    items = [
+        ("🔑 " + _("My keys"), MenuAction.KEYS),
+        ("💳 " + _("Buy / extend"), MenuAction.BUY),
+    ]
     if show_trial:
         items.append(("🎁 " + _("Free trial"), MenuAction.TRIAL))
     items += [
+        ("👥 " + _("Invite friends"), MenuAction.INVITE),
         ("📖 " + _("How to connect"), MenuAction.HELP),
         ("🌐 " + _("Language"), MenuAction.LANGUAGE),
     ]
@@ -50,8 +63,11 @@ def keys_list(keys: list[VPNKey], *, show_trial: bool) -> InlineKeyboardMarkup:
     return back_to_menu(builder)
 
 
-def key_card(key_id: int, *, dynamic: bool = False) -> InlineKeyboardMarkup:
-    """QR code · (Static key, when the card shows a dynamic link) · Refresh · Rename · Back."""
+def key_card(
+    key_id: int, *, dynamic: bool = False, renews: bool | None = None
+) -> InlineKeyboardMarkup:
+    """QR code · (Static key, with a dynamic link) · Extend · Refresh · Rename ·
+    (auto-renewal, with a subscription) · Back."""
     builder = InlineKeyboardBuilder()
     builder.button(
         text="📷 " + _("QR code"), callback_data=KeyCB(action=KeyAction.QR, key_id=key_id)
@@ -62,13 +78,20 @@ def key_card(key_id: int, *, dynamic: bool = False) -> InlineKeyboardMarkup:
             callback_data=KeyCB(action=KeyAction.STATIC, key_id=key_id),
         )
     builder.button(
+        text="💳 " + _("Extend"), callback_data=BuyCB(action=BuyAction.PLANS, key_id=key_id)
+    )
+    builder.button(
         text="🔄 " + _("Refresh"), callback_data=KeyCB(action=KeyAction.REFRESH, key_id=key_id)
     )
     builder.button(
         text="✏️ " + _("Rename"), callback_data=KeyCB(action=KeyAction.RENAME, key_id=key_id)
     )
+    if renews is not None:
+        text = _("Cancel auto-renewal") if renews else _("Resume auto-renewal")
+        action = KeyAction.RENEW_OFF if renews else KeyAction.RENEW_ON
+        builder.button(text="🔁 " + text, callback_data=KeyCB(action=action, key_id=key_id))
     builder.button(text="« " + _("Back"), callback_data=MenuCB(action=MenuAction.KEYS))
-    builder.adjust(2 if dynamic else 1, 2, 1)
+    builder.adjust(2 if dynamic else 1, 1, 2, *((1,) if renews is not None else ()), 1)
     return builder.as_markup()
 
 

@@ -4,16 +4,29 @@ from datetime import datetime
 from typing import Any
 
 from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot import admin_notices
-from bot.callbacks import KeyAction, KeyCB, MenuAction, MenuCB
+from bot.callbacks import BuyAction, BuyCB, KeyAction, KeyCB, MenuAction, MenuCB
 from bot.formats import fmt_bytes, fmt_date, fmt_left, fmt_percent
+from bot.shop_texts import day_count, stars
 from bot.texts import esc, usage
+from domain.billing import receipts
 from domain.notices import outbox
 
 BROADCAST = outbox.BROADCAST
+# Notices after which the key is worth extending: they carry an "Extend" button.
+RUNNING_OUT = frozenset(
+    {
+        outbox.EXPIRES_3D,
+        outbox.EXPIRES_1D,
+        outbox.EXPIRED,
+        outbox.TRAFFIC_80,
+        outbox.QUOTA_REACHED,
+    }
+)
 
 
 def _moment(payload: dict[str, Any]) -> datetime | None:
@@ -83,6 +96,16 @@ def notice_text(kind: str, payload: dict[str, Any], now: datetime) -> str:
             "🚚 Your key “{name}” now runs on {server}. The dynamic key keeps working; "
             "if you use the static ss:// key, copy it again from the key's card."
         ),
+        receipts.PAID: lambda: _(
+            "✅ Your payment of {price} for “{plan}” is applied: “{name}” is valid until {valid}."
+        ),
+        receipts.REFUNDED: lambda: _(
+            "↩️ Your payment of {price} for “{plan}” was refunded. “{name}”: {validity}."
+        ),
+        receipts.BONUS: lambda: _(
+            "🎉 A friend you invited made their first payment: “{name}” got {days} and is "
+            "valid until {valid}."
+        ),
     }
     template = texts.get(kind, lambda: _("ℹ️ Your key “{name}” has changed."))()
     limit = payload.get("traffic_limit")
@@ -94,7 +117,22 @@ def notice_text(kind: str, payload: dict[str, Any], now: datetime) -> str:
         server=esc(str(payload.get("server_title") or payload.get("server") or "")),
         valid=_valid(payload),
         limit=_("no limit") if limit is None else fmt_bytes(int(limit)),
+        price=stars(int(payload.get("amount") or 0)),
+        plan=esc(_plan(payload)),
+        days=day_count(int(payload.get("days") or 0)),
+        validity=_validity(payload),
     )
+
+
+def _plan(payload: dict[str, Any]) -> str:
+    """The plan's name in the language the notice is rendered in."""
+    return str(payload.get("plan_ru" if get_i18n().current_locale == "ru" else "plan_en") or "")
+
+
+def _validity(payload: dict[str, Any]) -> str:
+    if payload.get("key_id") is None:
+        return _("no key was issued")
+    return _("valid until {valid}").format(valid=_valid(payload))
 
 
 def notice_markup(kind: str, payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
@@ -105,6 +143,11 @@ def notice_markup(kind: str, payload: dict[str, Any]) -> InlineKeyboardMarkup | 
         return admin_notices.admin_notice_markup()
     builder = InlineKeyboardBuilder()
     key_id = payload.get("key_id")
+    if kind in RUNNING_OUT and isinstance(key_id, int):
+        builder.button(
+            text="💳 " + _("Extend"),
+            callback_data=BuyCB(action=BuyAction.PLANS, key_id=key_id),
+        )
     if isinstance(key_id, int):
         builder.button(
             text="🔑 " + _("Open the key"),

@@ -2,9 +2,13 @@
 
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 
+from bot import keyboards, shop_texts, texts
 from bot.qr import qr_png
 from bot.texts import qr_caption
 from db.models import VPNKey
+from domain.billing.subscriptions import KeyCard
+from domain.context import Context
+from domain.links.signing import dynamic_url
 
 Event = Message | CallbackQuery
 
@@ -19,6 +23,19 @@ async def show(event: Event, text: str, markup: InlineKeyboardMarkup | None = No
     elif event.bot is not None:  # too old to edit: send a fresh copy instead
         await event.bot.send_message(event.from_user.id, text, reply_markup=markup)
     await event.answer()
+
+
+def key_screen(
+    key: VPNKey, ctx: Context, card: KeyCard | None = None
+) -> tuple[str, InlineKeyboardMarkup]:
+    """A key's card and buttons: its dynamic link when it has one, and its auto-renewal when
+    a subscription renews it (``card``)."""
+    link = dynamic_url(ctx.links, key)
+    text = texts.key_card(key, ctx.now(), link)
+    if card is not None and (renewal := shop_texts.renewal(card)):
+        text += "\n\n" + renewal
+    renews = card.renews if card is not None else None
+    return text, keyboards.key_card(key.id, dynamic=bool(link), renews=renews)
 
 
 async def send_qr(event: Event, key: VPNKey, link: str | None = None) -> None:

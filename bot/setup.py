@@ -23,7 +23,7 @@ from aiogram.utils.i18n import gettext as _
 from aiohttp import web
 
 from bot.errors import on_error, redact
-from bot.handlers import admin, fallback, keys, language, start, trial
+from bot.handlers import admin, buy, fallback, invite, keys, language, payments, start, trial
 from bot.handlers import help as connect_help
 from bot.middlewares import (
     CommandClosesQuestion,
@@ -82,6 +82,9 @@ def build_dispatcher(
         start.create_router(),
         keys.create_router(),
         trial.create_router(),
+        buy.create_router(),
+        payments.create_router(),
+        invite.create_router(),
         connect_help.create_router(),
         language.create_router(),
         fallback.create_router(),  # last: what nothing else took
@@ -107,6 +110,8 @@ def bot_commands() -> list[BotCommand]:
     return [
         BotCommand(command="keys", description=_("My keys")),
         BotCommand(command="trial", description=_("Free trial")),
+        BotCommand(command="buy", description=_("Buy or extend a key")),
+        BotCommand(command="invite", description=_("Invite friends")),
         BotCommand(command="help", description=_("How to connect")),
         BotCommand(command="language", description=_("Language")),
     ]

@@ -9,6 +9,12 @@ class RenameKey(StatesGroup):
     name = State()
 
 
+class Checkout(StatesGroup):
+    """A user at the summary of a purchase may type a promo code."""
+
+    promo = State()
+
+
 class AdminInput(StatesGroup):
     """An admin is typing a user query, a traffic limit or a broadcast text."""
 

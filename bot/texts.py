@@ -156,6 +156,8 @@ def help_text() -> str:
         (
             _("/keys — my keys"),
             _("/trial — free trial key"),
+            _("/buy — buy or extend a key"),
+            _("/invite — invite friends"),
             _("/language — change the language"),
             _("/help — this help"),
         )

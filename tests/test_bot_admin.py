@@ -21,6 +21,7 @@ from tests.bot_fixtures import ADMIN, ANN, BORIS, FIXED_NOW, BotHarness, buttons
 ADMIN_MENU = [
     [("📊 Statistics", "a:stats"), ("🔎 Find a user", "a:find")],
     [("🩺 Server health", "a:health"), ("📣 Broadcast", "a:broadcast")],
+    [("💰 Revenue", "a:revenue")],
 ]
 
 

@@ -97,7 +97,7 @@ async def test_polling_serves_start_and_a_trial_with_a_scannable_qr_code(
     assert hello["chat_id"] == str(ANN.id) and hello["parse_mode"] == "HTML"
     assert hello["text"].startswith("Hello, Ann!")
     menu = json.loads(hello["reply_markup"])["inline_keyboard"]
-    assert menu[1] == [{"text": "🎁 Free trial", "callback_data": "m:trial"}]
+    assert menu[2] == [{"text": "🎁 Free trial", "callback_data": "m:trial"}]
 
     bot_api.queue(press(ANN.id, "m:trial", 2))
     (photo,) = await bot_api.wait_for("sendPhoto")

@@ -37,12 +37,12 @@ def card_en(key: VPNKey, name: str = "home") -> str:
 
 
 def card_buttons(key_id: int, lang: str = "en") -> list[list[tuple[str, str]]]:
-    qr, refresh, rename, back = {
-        "en": ("QR code", "Refresh", "Rename", "Back"),
-        "ru": ("QR-код", "Обновить", "Переименовать", "Назад"),
+    extend, qr, refresh, rename, back = {
+        "en": ("Extend", "QR code", "Refresh", "Rename", "Back"),
+        "ru": ("Продлить", "QR-код", "Обновить", "Переименовать", "Назад"),
     }[lang]
     return [
-        [(f"📷 {qr}", f"k:qr:{key_id}")],
+        [(f"💳 {extend}", f"p:plans:0:{key_id}:0"), (f"📷 {qr}", f"k:qr:{key_id}")],
         [(f"🔄 {refresh}", f"k:refresh:{key_id}"), (f"✏️ {rename}", f"k:rename:{key_id}")],
         [(f"« {back}", "m:keys")],
     ]

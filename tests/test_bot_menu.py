@@ -9,13 +9,17 @@ from tests.bot_fixtures import ANN, BORIS, BotHarness, buttons
 
 MENU_EN = [
     [("🔑 My keys", "m:keys")],
+    [("💳 Buy / extend", "m:buy")],
     [("🎁 Free trial", "m:trial")],
+    [("👥 Invite friends", "m:invite")],
     [("📖 How to connect", "m:help")],
     [("🌐 Language", "m:lang")],
 ]
 MENU_RU = [
     [("🔑 Мои ключи", "m:keys")],
+    [("💳 Купить / продлить", "m:buy")],
     [("🎁 Пробный период", "m:trial")],
+    [("👥 Пригласить друзей", "m:invite")],
     [("📖 Как подключиться", "m:help")],
     [("🌐 Язык", "m:lang")],
 ]
@@ -57,7 +61,7 @@ async def test_menu_hides_the_trial_once_it_is_used(tg: BotHarness, server) -> N
     edit, answer = await tg.as_user(ANN).press("m:home", message_id=7)
     assert isinstance(edit, EditMessageText)
     assert (edit.chat_id, edit.message_id, edit.text) == (100, 7, HELLO_EN)
-    assert buttons(edit.reply_markup) == [MENU_EN[0], MENU_EN[2], MENU_EN[3]]
+    assert buttons(edit.reply_markup) == [row for row in MENU_EN if row[0][1] != "m:trial"]
     assert isinstance(answer, AnswerCallbackQuery)
 
 
@@ -71,6 +75,7 @@ async def test_how_to_connect_lists_clients_and_the_three_steps(tg: BotHarness) 
         "2. Copy your access key (it starts with ss://) from “My keys”.\n"
         "3. Open Outline: it offers to add the copied key — tap “Connect”.\n\n"
         "/keys — my keys\n/trial — free trial key\n"
+        "/buy — buy or extend a key\n/invite — invite friends\n"
         "/language — change the language\n/help — this help"
     )
     rows = buttons(edit.reply_markup)
@@ -132,12 +137,16 @@ async def test_commands_are_registered_in_english_and_russian(tg: BotHarness) ->
     assert [(c.command, c.description) for c in en.commands] == [
         ("keys", "My keys"),
         ("trial", "Free trial"),
+        ("buy", "Buy or extend a key"),
+        ("invite", "Invite friends"),
         ("help", "How to connect"),
         ("language", "Language"),
     ]
     assert [c.description for c in ru.commands] == [
         "Мои ключи",
         "Пробный период",
+        "Купить или продлить ключ",
+        "Пригласить друзей",
         "Как подключиться",
         "Язык",
     ]

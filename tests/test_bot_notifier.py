@@ -9,7 +9,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import SendMessage
 
-from bot.notices import notice_text
+from bot.notices import RUNNING_OUT, notice_text
 from bot.notifier import TelegramMessenger
 from bot.setup import build_i18n
 from db.models import VPNKey
@@ -119,6 +119,11 @@ async def test_every_notice_kind_is_rendered_in_english_and_russian(messenger, k
     assert (ru.chat_id, ru.text) == (200, EXPECTED[kind][1])
     if kind == "key_deleted":
         assert en.reply_markup is None
+    elif kind in RUNNING_OUT:  # worth extending: the Extend button comes first
+        assert buttons(en.reply_markup) == [
+            [("💳 Extend", "p:plans:0:7:0"), ("🔑 Open the key", "k:show:7")]
+        ]
+        assert buttons(ru.reply_markup)[0][0] == ("💳 Продлить", "p:plans:0:7:0")
     else:
         assert buttons(en.reply_markup) == [[("🔑 Open the key", "k:show:7")]]
         assert buttons(ru.reply_markup) == [[("🔑 Открыть ключ", "k:show:7")]]

@@ -6,16 +6,17 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards, texts
 from bot.callbacks import KeyAction, KeyCB, MenuAction, MenuCB
 from bot.middlewares import THROTTLE_FLAG
-from bot.screens import send_qr, show
+from bot.screens import key_screen, send_qr, show
 from bot.states import RenameKey
-from db.models import User, VPNKey
+from db.models import User
 from domain.audit import tg_actor
+from domain.billing import subscriptions
 from domain.context import Context
 from domain.errors import DomainError
 from domain.keys import issuing, user_keys
@@ -27,11 +28,6 @@ async def _show_keys(event: Message | CallbackQuery, ctx: Context, db_user: User
     show_trial = not items and (db_user is None or not db_user.has_demo)
     markup = keyboards.keys_list(items, show_trial=show_trial)
     await show(event, texts.keys_list(items, ctx.now()), markup)
-
-
-def _card(key: VPNKey, ctx: Context) -> tuple[str, InlineKeyboardMarkup]:
-    link = dynamic_url(ctx.links, key)
-    return texts.key_card(key, ctx.now(), link), keyboards.key_card(key.id, dynamic=bool(link))
 
 
 async def cmd_keys(message: Message, ctx: Context, db_user: User | None) -> None:
@@ -49,8 +45,10 @@ async def cb_show(
 ) -> None:
     """A key's card (also where Cancel of a rename or refresh leads)."""
     await state.clear()
-    key = await user_keys.user_key(callback.from_user.id, callback_data.key_id)
-    await show(callback, *_card(key, ctx))
+    card = await subscriptions.key_card(
+        ctx, tg_id=callback.from_user.id, key_id=callback_data.key_id
+    )
+    await show(callback, *key_screen(card.key, ctx, card))
 
 
 async def cb_qr(callback: CallbackQuery, callback_data: KeyCB, ctx: Context) -> None:
@@ -83,7 +81,7 @@ async def cb_refresh_ok(callback: CallbackQuery, callback_data: KeyCB, ctx: Cont
         await _restore_card(callback, callback_data.key_id, ctx)
         raise  # the error handler says what went wrong
     text = "✅ " + _("Here is your new key; the old one no longer works.") + "\n\n"
-    card, markup = _card(key, ctx)
+    card, markup = key_screen(key, ctx)
     await show(callback, text + card, markup)
 
 
@@ -113,7 +111,7 @@ async def msg_rename(message: Message, state: FSMContext, ctx: Context, bot: Bot
     )
     await state.clear()
     if data.get("message_id"):
-        card, markup = _card(key, ctx)
+        card, markup = key_screen(key, ctx)
         await bot.edit_message_text(
             card, chat_id=tg_id, message_id=data["message_id"], reply_markup=markup
         )

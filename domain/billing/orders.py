@@ -42,6 +42,34 @@ def extendable(key: VPNKey, plan: Plan) -> bool:
     return key.state == KeyState.LIVE and key.valid_until is not None and on_server
 
 
+@dataclass(frozen=True, slots=True)
+class Offers:
+    """The plans on sale (those that can extend ``key``, when a key is given)."""
+
+    plans: list[Plan]
+    key: VPNKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A plan and what it is bought for: a key to extend or a server for a new key."""
+
+    plan: Plan
+    key: VPNKey | None = None
+    server: VPNServer | None = None
+
+
+async def offers(tg_id: int, key_id: int | None = None) -> Offers:
+    """What the user can buy, or buy for one of their keys."""
+    on_sale = await plans.list_plans(on_sale=True)
+    if key_id is None:
+        return Offers(plans=on_sale)
+    key = await VPNKey.get_or_none(id=key_id, owner_id=tg_id, state=KeyState.LIVE)
+    if key is None:
+        raise NotFound(f"key {key_id} not found", key=key_id)
+    return Offers(plans=[p for p in on_sale if extendable(key, p)], key=key)
+
+
 async def on_sale(plan_id: int) -> Plan:
     """A plan that is on sale now."""
     plan = await plans.get_plan(plan_id)
@@ -77,6 +105,15 @@ async def _target(
     if server is None:
         raise NotFound(f"server {server_id} is not available for this plan", server=server_id)
     return {"server": server}
+
+
+async def quote(
+    tg_id: int, plan_id: int, *, key_id: int | None = None, server_id: int | None = None
+) -> Quote:
+    """The summary shown before paying (checked as the checkout will check it)."""
+    plan = await on_sale(plan_id)
+    target = await _target(tg_id, plan, key_id, server_id)
+    return Quote(plan=plan, **target)  # type: ignore[arg-type]
 
 
 async def checkout(

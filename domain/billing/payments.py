@@ -21,7 +21,7 @@ from domain.billing.gateway import CURRENCY
 from domain.billing.orders import NotPayable
 from domain.billing.receipts import payment_payload
 from domain.context import Context
-from domain.errors import DomainError
+from domain.errors import DomainError, NotFound
 from domain.redact import describe
 
 logger = logging.getLogger(__name__)
@@ -133,6 +133,14 @@ async def apply_received(ctx: Context) -> int:
         if await try_apply(ctx, payment, notify=True) is not None:
             applied += 1
     return applied
+
+
+async def get_payment(payment_id: int) -> Payment:
+    """One payment with its plan."""
+    payment = await Payment.get_or_none(id=payment_id).select_related("order__plan")
+    if payment is None:
+        raise NotFound(f"payment {payment_id} not found", payment=payment_id)
+    return payment
 
 
 async def user_payments(tg_id: int, limit: int = 50) -> list[Payment]:

@@ -20,9 +20,11 @@ class KeyCard:
     renewal: Order | None = None
 
     @property
-    def renews(self) -> bool:
-        """Whether Telegram will charge the next period (the bot has not cancelled it)."""
-        return self.renewal is not None and self.renewal.renewal_cancelled_at is None
+    def renews(self) -> bool | None:
+        """Whether Telegram charges the next period (not cancelled); ``None``: no subscription."""
+        if self.renewal is None:
+            return None
+        return self.renewal.renewal_cancelled_at is None
 
 
 async def key_card(ctx: Context, *, tg_id: int, key_id: int) -> KeyCard:

@@ -3,8 +3,9 @@
 import asyncio
 from dataclasses import dataclass, field
 
-from db.models import KeyState, User, VPNKey, VPNServer
+from db.models import KeyState, Payment, User, VPNKey, VPNServer
 from domain.accounts import users
+from domain.billing import payments as billing_payments
 from domain.bounds import MAX_ROW_ID, in_range
 from domain.context import Context
 from domain.errors import Conflict, DomainError, NotFound, ServerUnavailable
@@ -41,6 +42,7 @@ class UserOverview:
 
     user: User
     keys: list[VPNKey]
+    payments: list[Payment] = field(default_factory=list)
 
 
 async def _current(key_id: int) -> VPNKey | None:
@@ -161,4 +163,5 @@ async def issue_user_key(
 async def user_overview(query: str | int) -> UserOverview:
     """A user found by id or ``@username``, with their live keys."""
     user = await users.find_user(str(query))
-    return UserOverview(user=user, keys=await issuing.user_keys(user.id))
+    keys, paid = await issuing.user_keys(user.id), await billing_payments.user_payments(user.id)
+    return UserOverview(user=user, keys=keys, payments=paid)

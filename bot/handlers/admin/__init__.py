@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.filters import Filter
 from aiogram.types import User as TgUser
 
-from bot.handlers.admin import broadcast, keys, panel, users
+from bot.handlers.admin import broadcast, keys, panel, payments, users
 
 
 class IsAdmin(Filter):
@@ -28,5 +28,6 @@ def create_router() -> Router:
         users.create_router(),
         keys.create_router(),
         broadcast.create_router(),
+        payments.create_router(),
     )
     return router

@@ -108,12 +108,11 @@ def summary(quote: Quote, now: datetime) -> str:
 
 def invoice_description(order: Order) -> str:
     """The invoice's description (Telegram allows 255 characters)."""
-    if order.key is not None:
+    # An order fresh from the checkout holds its key or its server object.
+    if order.key_id is not None:
         target = _("extends “{name}”").format(name=order.key.name)
     else:
-        target = _("a new key on {server}").format(
-            server=order.server.name if order.server else ""
-        )
+        target = _("a new key on {server}").format(server=order.server.name)
     return f"{terms(order.plan, order.days)} · {target}"[:255]
 
 

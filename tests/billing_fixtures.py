@@ -3,9 +3,10 @@ as Telegram's ``successful_payment`` would report them."""
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
+from aiogram.types import Chat, Message, PreCheckoutQuery, SuccessfulPayment, Update, User
 
 from db.models import Order, Plan
 from domain import audit
@@ -79,3 +80,49 @@ def charge_for(
         is_recurring=recurring,
         subscription_until=until,
     )
+
+
+def pre_checkout_update(
+    update_id: int, user: User, payload: str, amount: int, currency: str = "XTR"
+) -> Update:
+    """The ``pre_checkout_query`` Telegram sends when ``user`` presses Pay."""
+    query = PreCheckoutQuery(
+        id=f"pcq{update_id}",
+        from_user=user,
+        currency=currency,
+        total_amount=amount,
+        invoice_payload=payload,
+    )
+    return Update(update_id=update_id, pre_checkout_query=query)
+
+
+def payment_update(
+    update_id: int,
+    user: User,
+    payload: str,
+    amount: int,
+    charge_id: str,
+    *,
+    currency: str = "XTR",
+    recurring: bool = False,
+    until: datetime | None = None,
+) -> Update:
+    """The message with ``successful_payment`` Telegram sends once ``user`` is charged."""
+    paid = SuccessfulPayment(
+        currency=currency,
+        total_amount=amount,
+        invoice_payload=payload,
+        telegram_payment_charge_id=charge_id,
+        provider_payment_charge_id="",
+        is_recurring=recurring or None,
+        is_first_recurring=None,
+        subscription_expiration_date=int(until.timestamp()) if until else None,
+    )
+    message = Message(
+        message_id=update_id,
+        date=datetime.now(UTC),
+        chat=Chat(id=user.id, type="private"),
+        from_user=user,
+        successful_payment=paid,
+    )
+    return Update(update_id=update_id, message=message)

@@ -15,7 +15,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.base import BaseSession
 from aiogram.enums import ParseMode
 from aiogram.filters.callback_data import CallbackData
-from aiogram.methods import GetMe, TelegramMethod
+from aiogram.methods import CreateInvoiceLink, GetMe, TelegramMethod
 from aiogram.types import (
     CallbackQuery,
     Chat,
@@ -38,6 +38,7 @@ ANN = User(id=100, is_bot=False, first_name="Ann", username="ann", language_code
 BORIS = User(id=200, is_bot=False, first_name="Борис", username="boris", language_code="ru")
 ADMIN = User(id=ADMIN_ID, is_bot=False, first_name="Root", username="root", language_code="en")
 FIXED_NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+INVOICE_LINK = "https://t.me/$invoice-"
 
 
 class RecordingSession(BaseSession):
@@ -79,6 +80,8 @@ class RecordingSession(BaseSession):
     def _result(self, method: TelegramMethod[Any]) -> Any:
         if isinstance(method, GetMe):
             return BOT_USER
+        if isinstance(method, CreateInvoiceLink):
+            return INVOICE_LINK + method.payload
         returning = method.__returning__
         kinds = get_args(returning) if isinstance(returning, UnionType) else (returning,)
         if Message not in kinds:

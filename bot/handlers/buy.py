@@ -112,7 +112,7 @@ async def send_invoice(bot: Bot, chat_id: int, order: Order) -> None:
     title = plan_name(order.plan, shop_texts.language())
     description = shop_texts.invoice_description(order)
     prices = [LabeledPrice(label=title, amount=order.price)]
-    if order.promo is not None:
+    if order.promo_id is not None:
         await bot.send_message(chat_id, shop_texts.promo_applied(order))
     if not order.plan.recurring:
         await bot.send_invoice(

@@ -31,6 +31,7 @@ def _integral(value: object) -> object:
 INTEGRAL = BeforeValidator(_integral)
 TgId = Annotated[int, Field(ge=1, le=MAX_TG_ID, description="Telegram user id"), INTEGRAL]
 KeyId = Annotated[int, Field(ge=1, le=MAX_ROW_ID, description="key id (`token_id`)"), INTEGRAL]
+PaymentId = Annotated[int, Field(ge=1, le=MAX_ROW_ID, description="payment id"), INTEGRAL]
 Days = Annotated[int, Field(ge=1, le=MAX_DAYS), INTEGRAL]
 Bytes = Annotated[int, Field(ge=0, le=MAX_BYTES, description="bytes"), INTEGRAL]
 ServerName = Annotated[

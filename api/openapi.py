@@ -15,7 +15,8 @@ ERRORS = {
     400: "Malformed JSON, missing or unknown `command`, wrong types or out-of-range values",
     401: "Missing, unknown or revoked API token",
     404: "Unknown user, server or key, or a key that is not on the named server",
-    409: "Demo already issued, key bound to another user, key deleted, or server disabled",
+    409: "Demo already issued, key bound to another user, key deleted, server disabled, "
+    "payment refunded already, or refunds asked for without the bot (no `BOT_TOKEN`)",
     502: "The VPN server failed; nothing was changed",
     503: "Not ready: the database or every active VPN server is unavailable",
     504: "The VPN server did not answer in time; nothing was changed",

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from db.models import AuditEvent, User, VPNKey
+from db.models import AuditEvent, Payment, Plan, User, VPNKey
 from domain.links.signing import LinkSigner, dynamic_url
 
 
@@ -176,3 +176,83 @@ def keys_reply(
     """`{"vpn_keys": […]}`; ``links`` (the context's signer) fills in `dynamic_url`."""
     payload = [KeyOut.of(key, links) for key in keys]
     return reply(KeysEnvelope(status=status, details=details, vpn_keys=payload))
+
+
+class PlanOut(BaseModel):
+    """A plan the operator sells (or sold: `is_active` false means retired)."""
+
+    id: int
+    name_en: str
+    name_ru: str
+    days: int
+    traffic_limit: int | None = Field(description="bytes; null = unlimited")
+    traffic_reset: Literal["no_reset", "monthly"]
+    price_stars: int = Field(description="price in Telegram Stars (XTR)")
+    servers: list[int] = Field(description="ids of the servers of new keys; empty = any")
+    recurring: bool = Field(description="a 30-day Telegram Star subscription")
+    is_active: bool
+
+    @classmethod
+    def of(cls, plan: Plan) -> "PlanOut":
+        """The JSON view of a plan row."""
+        return cls(
+            id=plan.id,
+            name_en=plan.name_en,
+            name_ru=plan.name_ru,
+            days=plan.days,
+            traffic_limit=plan.traffic_limit,
+            traffic_reset=plan.traffic_reset.value,
+            price_stars=plan.price_stars,
+            servers=list(plan.server_ids),
+            recurring=plan.recurring,
+            is_active=plan.is_active,
+        )
+
+
+class PaymentOut(BaseModel):
+    """One Telegram Stars payment."""
+
+    id: int
+    tg_id: int
+    plan_id: int
+    key_id: int | None = Field(description="the key it extended or created")
+    amount: int = Field(description="Telegram Stars")
+    currency: Literal["XTR"]
+    telegram_payment_charge_id: str
+    is_recurring: bool
+    days: int
+    state: Literal["received", "applied", "refunding", "refunded"]
+    paid_at: datetime
+    refunded_at: datetime | None
+
+    @classmethod
+    def of(cls, payment: Payment) -> "PaymentOut":
+        """The JSON view of a payment row (its order must be loaded)."""
+        return cls(
+            id=payment.id,
+            tg_id=payment.user_id,
+            plan_id=payment.order.plan_id,
+            key_id=payment.key_id,
+            amount=payment.amount,
+            currency="XTR",
+            telegram_payment_charge_id=payment.telegram_payment_charge_id,
+            is_recurring=payment.is_recurring,
+            days=payment.days,
+            state=payment.state.value,
+            paid_at=_utc(payment.paid_at),
+            refunded_at=_utc(payment.refunded_at) if payment.refunded_at else None,
+        )
+
+
+class PlansEnvelope(Envelope):
+    plans: list[PlanOut]
+
+
+class PaymentsEnvelope(Envelope):
+    payments: list[PaymentOut]
+
+
+def payments_reply(found: list[Payment], details: str) -> web.Response:
+    """`{"payments": […]}` with status 200."""
+    payload = [PaymentOut.of(p) for p in found]
+    return reply(PaymentsEnvelope(status=200, details=details, payments=payload))

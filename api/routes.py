@@ -12,8 +12,16 @@ from swagger_ui_bundle import swagger_ui_path
 
 from api import schemas as s
 from api.auth import require_token
-from api.responses import AuditEnvelope, Envelope, KeysEnvelope, ReadyEnvelope, UserEnvelope
-from api.views import audit, docs, key_changes, keys, service, users
+from api.responses import (
+    AuditEnvelope,
+    Envelope,
+    KeysEnvelope,
+    PaymentsEnvelope,
+    PlansEnvelope,
+    ReadyEnvelope,
+    UserEnvelope,
+)
+from api.views import audit, billing, docs, key_changes, keys, service, users
 
 INT = "[0-9]+"
 # Errors of every call that reaches a VPN server.
@@ -97,7 +105,8 @@ ENDPOINTS = [
     Endpoint(
         "PATCH", f"{VPN_TOKEN}/{ID}/{{srv_name}}/", key_changes.patch_key,
         "Change a key (`token_valid_date`, `token_is_active`, `token_name`, "
-        "`token_traffic_limit`, `token_server`); `id` is the key id", "keys",
+        "`token_traffic_limit`, `token_server`, `token_traffic_reset`); `id` is the key id",
+        "keys",
         response=KeysEnvelope, body=s.KeyChange, params=s.KeyPath, errors=SERVER_ERRORS,
     ),
     Endpoint(
@@ -109,6 +118,21 @@ ENDPOINTS = [
         "GET", "/api/audit/", audit.get_audit,
         "Read the audit log, newest first (filters and `before`/`limit` paging)", "audit",
         response=AuditEnvelope, query=s.AuditQuery,
+    ),
+    Endpoint(
+        "GET", "/api/plans/", billing.get_plans, "List the plans (on sale and retired)",
+        "billing", response=PlansEnvelope,
+    ),
+    Endpoint(
+        "GET", f"/api/user/{TG_ID}/payments/", billing.get_user_payments,
+        "List a user's Telegram Stars payments", "billing",
+        response=PaymentsEnvelope, params=s.UserPath, errors=(400, 401, 404),
+    ),
+    Endpoint(
+        "POST", f"/api/payment/{{payment_id:{INT}}}/refund/", billing.post_refund,
+        "Refund a payment (`refund_payment`) and take back the time it bought", "billing",
+        response=PaymentsEnvelope, body=s.RefundBody, params=s.PaymentPath,
+        errors=(400, 401, 404, 409),
     ),
     Endpoint("GET", "/healthz", service.get_health, "Liveness", "service", errors=(), auth=False),
     Endpoint(

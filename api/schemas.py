@@ -11,6 +11,7 @@ from api.fields import (
     KeyId,
     KeyName,
     Moment,
+    PaymentId,
     ServerName,
     TgId,
     ValidUntil,
@@ -64,6 +65,10 @@ class KeyPath(Body):
 
     token_id: KeyId = Field(alias="id")
     srv_name: ServerName
+
+
+class PaymentPath(Body):
+    payment_id: PaymentId
 
 
 class RefreshPath(Body):
@@ -256,11 +261,24 @@ class SetServer(Body):
     )
 
 
+class SetTrafficReset(Body):
+    """Start the traffic allowance over every month (`monthly`) or never (null)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=example({"command": "token_traffic_reset", "reset": "monthly"})
+    )
+
+    command: Literal["token_traffic_reset"]
+    reset: Literal["monthly"] | None = Field(
+        description="`monthly`: usage starts again at 0 each month from now; null: never"
+    )
+
+
 class KeyChange(RootModel):
     """Body of `PATCH api/vpn_token/{token_id}/{srv_name}/`: one change, named by `command`."""
 
     root: Annotated[
-        SetValidDate | SetActive | Rename | SetTrafficLimit | SetServer,
+        SetValidDate | SetActive | Rename | SetTrafficLimit | SetServer | SetTrafficReset,
         Field(discriminator="command"),
     ]
 
@@ -268,3 +286,11 @@ class KeyChange(RootModel):
 def valid_until_of(body: SetValidDate | CreateKey) -> datetime | None:
     """The parsed expiry (typed as the datetime the validator produced)."""
     return body.valid_until
+
+
+class RefundBody(Body):
+    """Body of `POST api/payment/{payment_id}/refund/`."""
+
+    model_config = ConfigDict(json_schema_extra=example({"command": "refund_payment"}))
+
+    command: Literal["refund_payment"]

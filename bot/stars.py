@@ -1,10 +1,14 @@
 """Telegram Stars calls the domain starts (refunds, renewal switches), on the bot's client."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
 from bot.errors import redact
-from domain.billing.gateway import StarsRefused
+from domain.billing.gateway import StarsGateway, StarsRefused
+from domain.settings import Settings
 
 # Telegram's answer when the charge was refunded before (a retried refund).
 ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"
@@ -33,3 +37,18 @@ class TelegramStars:
             await self.bot.edit_user_star_subscription(user_id, charge_id, is_canceled=cancelled)
         except TelegramAPIError as exc:
             raise StarsRefused(f"Telegram refused: {redact(exc.message)}") from None
+
+
+@asynccontextmanager
+async def open_stars(settings: Settings) -> AsyncIterator[StarsGateway | None]:
+    """Stars calls on a bot client of their own, for the CLI (``None`` without ``BOT_TOKEN``)."""
+    if settings.bot_token is None:
+        yield None
+        return
+    from bot.setup import create_bot  # bot.setup imports the handlers, which import this
+
+    bot = create_bot(settings)
+    try:
+        yield TelegramStars(bot)
+    finally:
+        await bot.session.close()

@@ -16,6 +16,8 @@ from api.responses import (
     Envelope,
     ErrorEnvelope,
     KeysEnvelope,
+    PaymentsEnvelope,
+    PlansEnvelope,
     ReadyEnvelope,
     UserEnvelope,
 )
@@ -51,6 +53,9 @@ def envelope_of(status: int, data: dict[str, Any]) -> type[Envelope]:
         return ErrorEnvelope
     if "events" in data:
         return AuditEnvelope
+    for field, model in (("plans", PlansEnvelope), ("payments", PaymentsEnvelope)):
+        if field in data:
+            return model
     return UserEnvelope if "user" in data else KeysEnvelope if "vpn_keys" in data else Envelope
 
 

@@ -12,11 +12,13 @@ from api.schemas import (
     SetActive,
     SetServer,
     SetTrafficLimit,
+    SetTrafficReset,
     SetValidDate,
     valid_until_of,
 )
-from db.models import VPNKey
+from db.models import TrafficReset, VPNKey
 from domain.keys import changes, moves
+from domain.traffic import periods
 
 
 def _expiry(key: VPNKey) -> str:
@@ -32,7 +34,7 @@ def _activity(key: VPNKey) -> str:
 
 
 async def patch_key(request: web.Request) -> web.Response:
-    """#8-11 One change named by ``command``: expiry, activity, name, limit or server."""
+    """#8-11 One change named by ``command``: expiry, activity, name, limit, server or reset."""
     path = path_params(request, KeyPath)
     change = (await json_body(request, KeyChange)).root
     ctx = request.app[CONTEXT]
@@ -58,6 +60,10 @@ async def patch_key(request: web.Request) -> web.Response:
         case SetServer():
             key = await moves.move_key(ctx, target=change.server, **target)
             details = f"key {key.id} moved to server '{key.server.name}'"
+        case SetTrafficReset():
+            strategy = change.reset or TrafficReset.NO_RESET.value
+            key = await periods.set_traffic_reset(ctx, strategy=strategy, **target)
+            details = f"key {key.id} traffic reset: {change.reset or 'never'}"
     return keys_reply([key], details, links=request.app[CONTEXT].links)
 
 

@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from db.models import Order, OrderState, Payment, PaymentState, Plan, VPNKey
 from domain import audit
+from domain.accounts import users
 from domain.billing import referrals
 from domain.billing.applying import apply_payment
 from domain.billing.gateway import CURRENCY
@@ -147,3 +148,9 @@ async def user_payments(tg_id: int, limit: int = 50) -> list[Payment]:
     """A user's payments, newest first, with their plans."""
     query = Payment.filter(user_id=tg_id).select_related("order__plan")
     return await query.order_by("-id").limit(limit)
+
+
+async def payments_of(tg_id: int) -> list[Payment]:
+    """Every payment of a known user (an unknown user is ``NotFound``), newest first."""
+    await users.get_user(tg_id)
+    return await user_payments(tg_id, limit=1000)

@@ -194,3 +194,27 @@ async def test_the_worker_applies_a_renewal_after_the_first_payment_it_waited_fo
     await settle_billing(ctx)
     (key,) = await VPNKey.filter(owner_id=OWNER, state=KeyState.LIVE)
     assert key.valid_until == clock.now() + timedelta(days=60)
+
+
+@pytest.mark.usefixtures("webhooks_enabled")
+async def test_an_applied_payment_queues_a_payment_succeeded_webhook(ctx, plan, server) -> None:
+    order = await orders.checkout(
+        ctx, tg_id=OWNER, plan_id=plan.id, server_id=server.id, actor="t"
+    )
+    outcome = await payments.take_payment(ctx, tg_id=OWNER, charge=charge_for(order))
+    hook = await Notice.get(channel="webhook", kind="payment.succeeded")
+    assert hook.payload["event"] == "payment.succeeded"
+    assert hook.payload["payment"] | {"paid_at": None} == {
+        "id": outcome.payment.id,
+        "tg_id": OWNER,
+        "order_id": order.id,
+        "key_id": outcome.key.id if outcome.key else None,
+        "amount": 100,
+        "currency": "XTR",
+        "telegram_payment_charge_id": outcome.payment.telegram_payment_charge_id,
+        "is_recurring": False,
+        "days": 30,
+        "state": "applied",
+        "paid_at": None,
+    }
+    assert hook.payload["key"]["key_id"] == hook.key_id

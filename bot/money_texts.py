@@ -3,8 +3,8 @@
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
+from bot.formats import fmt_date
 from bot.shop_texts import name_of, stars
-from bot.texts import fmt_date
 from db.models import Payment, PaymentState
 from domain.billing.revenue import Revenue, Takings
 

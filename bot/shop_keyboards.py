@@ -6,6 +6,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import BuyAction, BuyCB, KeyAction, KeyCB, MenuAction, MenuCB
 from bot.shop_texts import opened, plan_button, stars
+from bot.texts import server_button
 from db.models import Plan, VPNKey, VPNServer
 from domain.billing.orders import Offers, Quote
 
@@ -45,7 +46,7 @@ def servers(plan: Plan, choices: list[VPNServer]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for server in choices:
         data = BuyCB(action=A.GO, plan_id=plan.id, server_id=server.id)
-        builder.button(text=f"🌍 {server.name}", callback_data=data)
+        builder.button(text=server_button(server), callback_data=data)
     return _back(builder, BuyCB(action=A.PLANS))
 
 

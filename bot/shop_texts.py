@@ -5,7 +5,8 @@ from datetime import datetime
 from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
-from bot.texts import esc, expiry, fmt_bytes, fmt_date
+from bot.formats import fmt_bytes, fmt_date
+from bot.texts import esc, expiry, server_title
 from db.models import Order, Plan, TrafficReset, VPNKey
 from domain.billing.gateway import PaymentsUnavailable, StarsRefused
 from domain.billing.orders import NotPayable, Offers, Quote
@@ -93,7 +94,7 @@ def summary(quote: Quote, now: datetime) -> str:
             name=esc(quote.key.name), expiry=expiry(quote.key, now)
         )
     else:
-        server = quote.server.name if quote.server else ""
+        server = server_title(quote.server) if quote.server else ""
         target = _("A new key on {server}.").format(server=esc(server))
     return "\n".join(
         (
@@ -112,7 +113,7 @@ def invoice_description(order: Order) -> str:
     if order.key_id is not None:
         target = _("extends “{name}”").format(name=order.key.name)
     else:
-        target = _("a new key on {server}").format(server=order.server.name)
+        target = _("a new key on {server}").format(server=server_title(order.server))
     return f"{terms(order.plan, order.days)} · {target}"[:255]
 
 

@@ -60,7 +60,7 @@ async def test_buying_a_new_key_from_the_menu_to_the_receipt(
     edit, _ = await ann.press("m:buy", message_id=3)
     assert isinstance(edit, EditMessageText) and edit.text == (
         "<b>Buy or extend a key</b>\n\n"
-        "• <b>Monthly</b> — 30 days · 100.0 GB of traffic — ⭐ 100\n\nChoose a plan:"
+        "• <b>Monthly</b> — 30 days · 100 GB of traffic — ⭐ 100\n\nChoose a plan:"
     )
     assert buttons(edit.reply_markup) == [
         [("Monthly · ⭐ 100", f"p:plan:{plan.id}:0:0")],
@@ -68,7 +68,7 @@ async def test_buying_a_new_key_from_the_menu_to_the_receipt(
     ]
     summary, _ = await ann.press(f"p:plan:{plan.id}:0:0", message_id=3)  # one server: no choice
     assert summary.text == (
-        "<b>Monthly</b> — ⭐ 100\n30 days · 100.0 GB of traffic\nA new key on alpha.\n\n"
+        "<b>Monthly</b> — ⭐ 100\n30 days · 100 GB of traffic\nA new key on alpha.\n\n"
         "Have a promo code? Send it now, or tap “Pay”."
     )
     pay = f"p:pay:{plan.id}:0:{server.id}"
@@ -79,7 +79,7 @@ async def test_buying_a_new_key_from_the_menu_to_the_receipt(
     invoice, answer = await ann.press(pay)
     assert isinstance(invoice, SendInvoice) and isinstance(answer, AnswerCallbackQuery)
     assert (invoice.chat_id, invoice.title, invoice.currency) == (ANN.id, "Monthly", "XTR")
-    assert invoice.description == "30 days · 100.0 GB of traffic · a new key on alpha"
+    assert invoice.description == "30 days · 100 GB of traffic · a new key on alpha"
     assert [(p.label, p.amount) for p in invoice.prices] == [("Monthly", 100)]
     assert invoice.provider_token == ""
     order = await Order.get(token=invoice.payload)
@@ -91,7 +91,7 @@ async def test_buying_a_new_key_from_the_menu_to_the_receipt(
     key = await VPNKey.get(owner_id=ANN.id)
     assert isinstance(receipt, SendMessage) and receipt.text == (
         "✅ Payment received: ⭐ 100 for “Monthly”.\n"
-        "Key “Monthly”: until 2030-01-31 12:00 UTC (30 days left)."
+        "Key “Monthly”: until 31 January 2030, 12:00 (30 days left)."
     )
     assert buttons(receipt.reply_markup) == [[("🔑 Open “Monthly”", f"k:show:{key.id}")]]
     assert key.remote_id in outline_server.emulator.keys
@@ -112,9 +112,9 @@ async def test_extending_a_key_from_its_reminder_and_a_repeated_payment_extends_
         [("« Back", f"k:show:{key.id}")],
     ]
     summary, _ = await ann.press(f"p:plan:{plan.id}:{key.id}:0")
-    assert "Extends “home” (until 2030-01-03 12:00 UTC (2 days left))." in summary.text
+    assert "Extends “home” (until 3 January 2030, 12:00 (2 days left))." in summary.text
     invoice = await _invoice(shop, ANN, plan.id, f"key:{key.id}")
-    assert invoice.description == "30 days · 100.0 GB of traffic · extends “home”"
+    assert invoice.description == "30 days · 100 GB of traffic · extends “home”"
     await shop.feed(pre_checkout_update(60, ANN, invoice.payload, 100))
     update = payment_update(61, ANN, invoice.payload, 100, "ch-ext")
     (first,) = await shop.feed(update)
@@ -124,7 +124,7 @@ async def test_extending_a_key_from_its_reminder_and_a_repeated_payment_extends_
         == again.text
         == (
             "✅ Payment received: ⭐ 100 for “Monthly”.\n"
-            "Key “home”: until 2030-02-02 12:00 UTC (32 days left)."
+            "Key “home”: until 2 February 2030, 12:00 (32 days left)."
         )
     )
     assert (await VPNKey.get(id=key.id)).valid_until == FIXED_NOW + timedelta(days=32)

@@ -87,7 +87,7 @@ async def test_selling_end_to_end_over_long_polling(
     expiry = utcnow() + timedelta(days=2)
     await VPNKey.filter(id=key.id).update(valid_until=expiry)
     since = api.mark()
-    reminder = await api.next_call("sendMessage", since, chat_id=str(ANN.id), text="expires in")
+    reminder = await api.next_call("sendMessage", since, chat_id=str(ANN.id), text="expires on")
     extend = keyboard(reminder)[0][0]
     assert extend == {"text": "💳 Extend", "callback_data": f"p:plans:0:{key.id}:0"}
     api.press(ANN, extend["callback_data"])

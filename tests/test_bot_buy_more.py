@@ -16,6 +16,7 @@ from aiogram.methods import (
 )
 from aiogram.types import InlineKeyboardMarkup, User
 
+from bot.formats import fmt_date
 from bot.notices import notice_text
 from bot.setup import build_i18n
 from bot.shop_texts import day_count
@@ -76,7 +77,7 @@ async def test_a_subscription_renews_and_its_auto_renewal_is_switched_on_the_key
     key = await VPNKey.get(owner_id=ANN.id)
 
     card, _ = await shop.as_user(ANN).press(f"k:show:{key.id}")
-    assert card.text.endswith("🔁 Auto-renewal: on, next charge on 2030-01-31 12:00 UTC.")
+    assert card.text.endswith("🔁 Auto-renewal: on, next charge on 31 January 2030, 12:00.")
     assert ("🔁 Cancel auto-renewal", f"k:renew_off:{key.id}") in flat(card.reply_markup)
     call, edit, _ = await shop.as_user(ANN).press(f"k:renew_off:{key.id}")
     assert isinstance(call, EditUserStarSubscription)
@@ -86,7 +87,7 @@ async def test_a_subscription_renews_and_its_auto_renewal_is_switched_on_the_key
         True,
     )
     assert isinstance(edit, EditMessageText)
-    assert edit.text.endswith("🔁 Auto-renewal: off; paid until 2030-01-31 12:00 UTC.")
+    assert edit.text.endswith("🔁 Auto-renewal: off; paid until 31 January 2030, 12:00.")
     assert ("🔁 Resume auto-renewal", f"k:renew_on:{key.id}") in flat(edit.reply_markup)
 
     later = until + timedelta(days=30)
@@ -114,11 +115,9 @@ async def test_a_payment_while_the_server_is_down_is_applied_when_it_returns(
     notice = await Notice.get(kind="payment_applied")
     i18n = build_i18n()
     with i18n.context(), i18n.use_locale("ru"):
-        text = notice_text(notice.kind, notice.payload)
-    assert text == (
-        "✅ Ваш платёж ⭐ 100 за «Месяц» зачислен: «Месяц» действует до "
-        f"{key.valid_until:%Y-%m-%d %H:%M} UTC."
-    )
+        text = notice_text(notice.kind, notice.payload, FIXED_NOW)
+        until = fmt_date(key.valid_until)
+    assert text == f"✅ Ваш платёж ⭐ 100 за «Месяц» зачислен: «Месяц» действует до {until}."
 
 
 async def test_an_admin_refunds_a_payment_from_the_users_card(
@@ -188,8 +187,8 @@ async def test_a_referral_earns_the_referrer_bonus_days_once(
     notice = await Notice.get(kind="referral_bonus")
     i18n = build_i18n()
     with i18n.context(), i18n.use_locale("en"):
-        assert notice_text(notice.kind, notice.payload).startswith(
-            "🎉 A friend you invited made their first payment: “key 100” got 7 days"
+        assert notice_text(notice.kind, notice.payload, FIXED_NOW).startswith(
+            "🎉 A friend you invited made their first payment: “Key 1” got 7 days"
         )
 
 
@@ -246,10 +245,10 @@ def test_refund_notice_says_what_the_key_is_valid_until() -> None:
     }
     i18n = build_i18n()
     with i18n.context(), i18n.use_locale("ru"):
-        assert notice_text("payment_refunded", payload) == (
-            "↩️ Ваш платёж ⭐ 100 за «Месяц» возвращён. «home»: действует до 2030-01-01 12:00 UTC."
+        assert notice_text("payment_refunded", payload, FIXED_NOW) == (
+            "↩️ Ваш платёж ⭐ 100 за «Месяц» возвращён. «home»: действует до 1 января 2030, 12:00."
         )
     with i18n.context(), i18n.use_locale("en"):
-        assert notice_text("payment_refunded", payload | {"key_id": None}).endswith(
+        assert notice_text("payment_refunded", payload | {"key_id": None}, FIXED_NOW).endswith(
             "was refunded. “home”: no key was issued."
         )

@@ -29,10 +29,10 @@ async def refund_payment(
     ctx: Context, *, payment_id: int, gateway: StarsGateway | None, actor: str
 ) -> Payment:
     """Refund one payment in full and take back what it bought."""
-    stars = require(gateway)
     payment = await Payment.get_or_none(id=payment_id)
     if payment is None:
         raise NotFound(f"payment {payment_id} not found", payment=payment_id)
+    stars = require(gateway)
     if payment.state not in REFUNDABLE:
         raise Conflict(f"payment {payment_id} is already refunded", payment=payment_id)
     # Telegram first: if it refuses, nothing here changed. A refund it already made

@@ -144,7 +144,8 @@ async def test_the_openapi_document_covers_every_endpoint(api: Api) -> None:
     assert operations == {(e.method, e.openapi_path) for e in ENDPOINTS}
     # The seed's table is nine operations (#8-11 are one PATCH); others come on top of it.
     seed = ("/api/user/", "/api/vpn_token/")
-    assert len([op for op in operations if op[1].startswith(seed)]) == 9
+    seed_ops = [op for op in operations if op[1].startswith(seed) and "/payments/" not in op[1]]
+    assert len(seed_ops) == 9
     for path, item in document["paths"].items():
         for operation in item.values():
             responses = operation["responses"]
@@ -167,6 +168,7 @@ async def test_the_openapi_schemas_are_the_models_the_views_use(api: Api) -> Non
             "token_name",
             "token_traffic_limit",
             "token_server",
+            "token_traffic_reset",
         ]
     )
     assert KeyChange.model_json_schema()["discriminator"]["propertyName"] == "command"

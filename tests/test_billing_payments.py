@@ -28,6 +28,15 @@ from tests.worker_fixtures import OWNER, new_key
 pytestmark = pytest.mark.usefixtures("owner")
 
 
+async def _expired_key_with_order(ctx, clock, plan) -> tuple[VPNKey, Order]:
+    """A one-day key with an order to extend it, two days later: expired and cut."""
+    key = await new_key(ctx, days=1)
+    order = await orders.checkout(ctx, tg_id=OWNER, plan_id=plan.id, key_id=key.id, actor="t")
+    clock.advance(days=2)
+    await VPNKey.filter(id=key.id).update(is_active=False, inactive_reason=InactiveReason.EXPIRED)
+    return key, order
+
+
 async def test_a_paid_order_for_a_new_key_creates_it_with_the_plan_terms(
     ctx, clock, plan, server, outline_server
 ) -> None:
@@ -64,10 +73,7 @@ async def test_extending_adds_days_from_the_later_of_now_and_the_expiry(ctx, clo
 async def test_an_expired_key_reopens_when_its_extension_is_paid(
     ctx, clock, plan, outline_server
 ) -> None:
-    key = await new_key(ctx, days=1)
-    order = await orders.checkout(ctx, tg_id=OWNER, plan_id=plan.id, key_id=key.id, actor="t")
-    clock.advance(days=2)
-    await VPNKey.filter(id=key.id).update(is_active=False, inactive_reason=InactiveReason.EXPIRED)
+    key, order = await _expired_key_with_order(ctx, clock, plan)
     outline_server.emulator.keys[key.remote_id]["dataLimit"] = {"bytes": 0}
     outcome = await payments.take_payment(ctx, tg_id=OWNER, charge=charge_for(order))
     assert outcome.key is not None and outcome.key.is_active
@@ -124,10 +130,7 @@ async def test_a_forged_payload_or_another_users_order_changes_nothing(ctx, plan
 async def test_a_payment_while_the_server_is_down_is_applied_when_it_returns(
     ctx, clock, plan, outline_server
 ) -> None:
-    key = await new_key(ctx, days=1)
-    order = await orders.checkout(ctx, tg_id=OWNER, plan_id=plan.id, key_id=key.id, actor="t")
-    clock.advance(days=2)
-    await VPNKey.filter(id=key.id).update(is_active=False, inactive_reason=InactiveReason.EXPIRED)
+    key, order = await _expired_key_with_order(ctx, clock, plan)
     outline_server.emulator.faults.fail_next(1000, 503)
     outcome = await payments.take_payment(ctx, tg_id=OWNER, charge=charge_for(order))
     assert outcome.key is None

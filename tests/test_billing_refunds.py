@@ -10,6 +10,7 @@ from domain.billing import orders, payments, refunds, subscriptions
 from domain.billing.gateway import PaymentsUnavailable, StarsRefused
 from domain.billing.upkeep import settle_billing
 from domain.errors import Conflict, NotFound
+from domain.keys import issuing
 from tests.billing_fixtures import FakeStars, charge_for, make_plan
 from tests.worker_fixtures import OWNER, new_key
 
@@ -123,3 +124,25 @@ async def test_a_key_without_a_subscription_has_no_renewal_to_cancel(
     with pytest.raises(NotFound):  # someone else's key looks like a missing one
         await subscriptions.key_card(ctx, tg_id=OWNER + 1, key_id=key.id)
     assert stars.renewals == []
+
+
+async def test_a_refreshed_key_keeps_its_subscription_renewals_and_refunds(
+    ctx, clock, server, stars: FakeStars
+) -> None:
+    plan = await make_plan(recurring=True)
+    order = await orders.checkout(
+        ctx, tg_id=OWNER, plan_id=plan.id, server_id=server.id, actor="t"
+    )
+    until = clock.now() + timedelta(days=30)
+    charge = charge_for(order, charge_id="sub-1", recurring=True, until=until)
+    first = await payments.take_payment(ctx, tg_id=OWNER, charge=charge)
+    assert first.key is not None
+    new = await issuing.refresh_key(ctx, key_id=first.key.id, server="alpha", actor="t")
+    card = await subscriptions.key_card(ctx, tg_id=OWNER, key_id=new.id)
+    assert card.renewal is not None and card.renewal.id == order.id
+    renewal = charge_for(order, charge_id="sub-2", recurring=True, until=until + timedelta(30))
+    second = await payments.take_payment(ctx, tg_id=OWNER, charge=renewal)
+    assert second.key is not None and second.key.id == new.id
+    assert second.key.valid_until == until + timedelta(days=30)
+    await refunds.refund_payment(ctx, payment_id=first.payment.id, gateway=stars, actor="cli")
+    assert (await VPNKey.get(id=new.id)).valid_until == until

@@ -33,5 +33,4 @@ async def post_refund(request: web.Request) -> web.Response:
         gateway=request.app.get(STARS),
         actor=request[ACTOR],
     )
-    found = await payments.get_payment(payment.id)
-    return payments_reply([found], f"payment {payment.id} {found.state.value}")
+    return payments_reply([payment], f"payment {payment.id} {payment.state.value}")

@@ -78,9 +78,9 @@ def _marker(ctx: Context, payment: Payment, bought: dict[str, datetime], notify:
 
 
 async def _live_target(order: Order) -> VPNKey | None:
-    if order.key_id is None:
-        return None
-    return await VPNKey.get_or_none(id=order.key_id, state=KeyState.LIVE)
+    """The key the order was for (or the one that replaced it), if it is still live."""
+    key = await issuing.current_key(order.key_id) if order.key_id is not None else None
+    return key if key is not None and key.state == KeyState.LIVE else None
 
 
 async def _server_for(order: Order, plan: Plan) -> VPNServer:

@@ -17,6 +17,7 @@ from domain.billing import plans, promos
 from domain.billing.gateway import CURRENCY
 from domain.context import Context
 from domain.errors import Conflict, Invalid, NotFound
+from domain.keys import issuing
 
 ORDER_TTL = timedelta(hours=24)
 
@@ -155,7 +156,7 @@ async def payable_order(
     ctx: Context, *, token: str, tg_id: int, amount: int, currency: str
 ) -> Order:
     """The order behind an invoice, if it can be paid now; ``NotPayable`` says why not."""
-    order = await Order.get_or_none(token=token).select_related("plan", "key", "server")
+    order = await Order.get_or_none(token=token).select_related("plan", "server")
     if order is None:
         raise NotPayable("unknown order", reason="unknown")
     if order.user_id != tg_id:
@@ -170,9 +171,10 @@ async def payable_order(
         raise NotPayable(f"plan {order.plan.id} is no longer on sale", reason="plan_retired")
     if order.plan.price_stars != order.plan_price:
         raise NotPayable(f"the price of plan {order.plan.id} changed", reason="price_changed")
-    if order.key is not None and order.key.state != KeyState.LIVE:
-        raise NotPayable(f"key {order.key.id} has been deleted", reason="key_deleted")
-    if order.key is None and (order.server is None or not order.server.is_active):
+    key = await issuing.current_key(order.key_id) if order.key_id is not None else None
+    if order.key_id is not None and (key is None or key.state != KeyState.LIVE):
+        raise NotPayable(f"key {order.key_id} has been deleted", reason="key_deleted")
+    if order.key_id is None and (order.server is None or not order.server.is_active):
         raise NotPayable("the server of this order is not available", reason="server")
     return order
 

@@ -17,7 +17,7 @@ from domain.billing import receipts
 from domain.billing.gateway import StarsGateway, require
 from domain.context import Context
 from domain.errors import Conflict, DomainError, NotFound
-from domain.keys import changes
+from domain.keys import changes, issuing
 from domain.notices.outbox import iso
 from domain.redact import describe
 
@@ -45,7 +45,7 @@ async def refund_payment(
         await take_back(ctx, payment.id, actor=actor)
     except DomainError as exc:  # the Stars are back; the worker shortens the key later
         logger.warning("refund of payment %s not finished yet: %s", payment.id, describe(exc))
-    return await Payment.get(id=payment.id)
+    return await Payment.get(id=payment.id).select_related("order__plan")
 
 
 def _shorten(ctx: Context, bought: timedelta, payment_id: int) -> changes.Change:
@@ -60,7 +60,7 @@ def _shorten(ctx: Context, bought: timedelta, payment_id: int) -> changes.Change
 async def take_back(ctx: Context, payment_id: int, *, actor: str) -> None:
     """Mark a refunded payment so and shorten its key (a server failure: the worker retries)."""
     payment = await Payment.get(id=payment_id).select_related("order__plan")
-    key = await VPNKey.get_or_none(id=payment.key_id) if payment.key_id else None
+    key = await issuing.current_key(payment.key_id) if payment.key_id else None
     bought = (
         payment.extended_to - payment.extended_from
         if payment.extended_to is not None and payment.extended_from is not None

@@ -9,7 +9,7 @@ from domain import audit
 from domain.billing.gateway import StarsGateway, require
 from domain.context import Context
 from domain.errors import NotFound
-from domain.keys import user_keys
+from domain.keys import issuing, user_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,9 @@ async def key_card(ctx: Context, *, tg_id: int, key_id: int) -> KeyCard:
     key = await user_keys.user_key(tg_id, key_id)
     renewal = (
         await Order.filter(
-            key_id=key.id, subscription_charge_id__isnull=False, subscription_until__gt=ctx.now()
+            key_id__in=await issuing.key_chain(key),  # it renews the key a refresh replaced too
+            subscription_charge_id__isnull=False,
+            subscription_until__gt=ctx.now(),
         )
         .order_by("-subscription_until")
         .first()

@@ -16,6 +16,8 @@ from domain.servers import registry
 from domain.traffic.unbooked import unbooked_usage
 
 NAME_MAX = 100
+# Refreshes followed from an old key to the key that replaced it, at most.
+CHAIN_MAX = 100
 # Also written in the key write's transaction (e.g. a payment marked applied); raising
 # rolls it back (and removes a new key again).
 Hook = Callable[[VPNKey], Awaitable[None]]
@@ -59,6 +61,32 @@ async def live_key(key_id: int, server: str | None = None) -> VPNKey:
     if key.state == KeyState.DELETED:
         raise Conflict(f"key {key_id} has been deleted", key=key_id)
     return key
+
+
+async def current_key(key_id: int) -> VPNKey | None:
+    """The key ``key_id``, or the key that replaced it when it was refreshed (and so on)."""
+    if not bounds.in_range(key_id, bounds.MAX_ROW_ID):
+        return None
+    key = await VPNKey.get_or_none(id=key_id).select_related("server")
+    for _ in range(CHAIN_MAX):
+        if key is None or key.state != KeyState.DELETED:
+            return key
+        key = (
+            await VPNKey.filter(previous_id=key.id, state__in=(KeyState.LIVE, KeyState.DELETED))
+            .select_related("server")
+            .order_by("-id")
+            .first()
+        )
+    return None
+
+
+async def key_chain(key: VPNKey) -> list[int]:
+    """``key`` and the keys it replaced by refreshes, newest first."""
+    chain, previous = [key.id], key.previous_id
+    while previous is not None and len(chain) < CHAIN_MAX:
+        chain.append(previous)
+        previous = await VPNKey.filter(id=previous).first().values_list("previous_id", flat=True)
+    return chain
 
 
 async def user_keys(tg_id: int, server: str | None = None) -> list[VPNKey]:

@@ -16,8 +16,6 @@ from domain.servers import registry
 ISSUED_KEY_DAYS = 30
 # How long the trial picker waits for a server to say it is up.
 PROBE_SECONDS = 3.0
-# Refreshes followed from an old key to the key that replaced it, at most.
-CHAIN_MAX = 100
 # The server id buttons carry for "the least loaded server" (``registry.AUTO``).
 AUTO_SERVER_ID = -1
 
@@ -45,29 +43,12 @@ class UserOverview:
     payments: list[Payment] = field(default_factory=list)
 
 
-async def _current(key_id: int) -> VPNKey | None:
-    """The key ``key_id``, or the key that replaced it when it was refreshed (and so on)."""
-    if not in_range(key_id, MAX_ROW_ID):
-        return None
-    key = await VPNKey.get_or_none(id=key_id).select_related("server")
-    for _ in range(CHAIN_MAX):
-        if key is None or key.state != KeyState.DELETED:
-            return key
-        key = (
-            await VPNKey.filter(previous_id=key.id, state__in=(KeyState.LIVE, KeyState.DELETED))
-            .select_related("server")
-            .order_by("-id")
-            .first()
-        )
-    return None
-
-
 async def user_key(tg_id: int, key_id: int, *, any_owner: bool = False) -> VPNKey:
     """A live key of ``tg_id`` (of anyone with ``any_owner``); another user's key is NotFound.
 
     A refreshed key leads to the key that replaced it, so buttons under an old card work.
     """
-    key = await _current(key_id)
+    key = await issuing.current_key(key_id)
     mine = key is not None and (any_owner or key.owner_id == tg_id)
     if key is None or not mine or key.state != KeyState.LIVE:
         # Someone else's key looks exactly like a missing one: ids reveal nothing.

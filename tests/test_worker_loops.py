@@ -37,7 +37,7 @@ async def test_a_loop_logs_a_failed_round_without_secrets_and_goes_on(
 def test_the_loops_follow_the_configuration(ctx: Context) -> None:
     bare = Settings(_env_file=None)
     names = [loop.name for loop in Worker(ctx, bare).loops()]
-    assert names == ["expiry", "traffic", "reconcile", "health", "drains"]
+    assert names == ["expiry", "traffic", "billing", "reconcile", "health", "drains"]
     full = Settings(
         _env_file=None,
         webhook_events_url="http://127.0.0.1:9/hook",
@@ -47,7 +47,7 @@ def test_the_loops_follow_the_configuration(ctx: Context) -> None:
     )
     loops = {loop.name: loop for loop in Worker(ctx, full, FakeMessenger()).loops()}
     assert list(loops) == [
-        "expiry", "traffic", "reconcile", "health", "drains", "notices", "webhooks"
+        "expiry", "traffic", "billing", "reconcile", "health", "drains", "notices", "webhooks"
     ]  # fmt: skip
     assert loops["expiry"].every == 7 and loops["reconcile"].delay == 60
 

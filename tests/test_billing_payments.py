@@ -17,7 +17,7 @@ from db.models import (
     PaymentState,
     VPNKey,
 )
-from domain.billing import orders, payments
+from domain.billing import orders, payments, plans
 from domain.billing.orders import NotPayable
 from domain.billing.upkeep import settle_billing
 from domain.keys import changes
@@ -159,7 +159,7 @@ async def test_a_deleted_key_gets_a_new_key_instead_of_losing_the_payment(
     assert outcome.key.valid_until == clock.now() + timedelta(days=30)
 
 
-async def test_a_recurring_renewal_extends_the_key_its_first_payment_created(
+async def test_a_recurring_renewal_extends_the_key_even_after_the_plan_is_retired(
     ctx, clock, server
 ) -> None:
     plan = await make_plan(recurring=True, name_en="Auto", name_ru="Авто")
@@ -171,6 +171,7 @@ async def test_a_recurring_renewal_extends_the_key_its_first_payment_created(
         ctx, tg_id=OWNER, charge=charge_for(order, charge_id="sub-1", recurring=True, until=until)
     )
     assert first.key is not None
+    await plans.retire_plan(plan.id, actor="cli")  # retired: what was bought keeps working
     clock.advance(days=29)
     renewal = charge_for(order, charge_id="sub-2", recurring=True, until=until + timedelta(30))
     second = await payments.take_payment(ctx, tg_id=OWNER, charge=renewal)

@@ -50,7 +50,7 @@ async def test_an_unavailable_vpn_server_is_explained_in_the_users_language(
     card, alert = await tg.as_user(BORIS).press(f"k:refresh_ok:{boris_key.id}", message_id=5)
     assert isinstance(card, EditMessageText) and card.message_id == 5  # not the question
     assert card.text.startswith("<b>дом</b> — 🟢 активен\nСервер: alpha\n")
-    assert buttons(card.reply_markup)[0][1] == ("📷 QR-код", f"k:qr:{boris_key.id}")
+    assert buttons(card.reply_markup)[0] == [("📷 QR-код", f"k:qr:{boris_key.id}")]
     assert isinstance(alert, AnswerCallbackQuery) and alert.show_alert
     assert alert.text == "VPN-сервер сейчас не отвечает. Ничего не изменилось — попробуйте позже."
     key = await VPNKey.get(id=boris_key.id)

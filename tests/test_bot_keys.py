@@ -42,7 +42,8 @@ def card_buttons(key_id: int, lang: str = "en") -> list[list[tuple[str, str]]]:
         "ru": ("Продлить", "QR-код", "Обновить", "Переименовать", "Назад"),
     }[lang]
     return [
-        [(f"💳 {extend}", f"p:plans:0:{key_id}:0"), (f"📷 {qr}", f"k:qr:{key_id}")],
+        [(f"📷 {qr}", f"k:qr:{key_id}")],
+        [(f"💳 {extend}", f"p:plans:0:{key_id}:0")],
         [(f"🔄 {refresh}", f"k:refresh:{key_id}"), (f"✏️ {rename}", f"k:rename:{key_id}")],
         [(f"« {back}", "m:keys")],
     ]

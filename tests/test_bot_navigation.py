@@ -88,7 +88,7 @@ async def test_buttons_of_a_refreshed_keys_card_lead_to_the_new_key(
     new = await VPNKey.get(previous_id=old)
     card, _ = await ann.press(f"k:show:{old}", message_id=9)  # an older copy of the card
     assert isinstance(card, EditMessageText) and new.access_url in card.text
-    assert buttons(card.reply_markup)[0][1] == ("📷 QR code", f"k:qr:{new.id}")
+    assert buttons(card.reply_markup)[0] == [("📷 QR code", f"k:qr:{new.id}")]
     photo, _ = await ann.press(f"k:qr:{old}")
     assert isinstance(photo, SendPhoto)
     ask, _ = await ann.press(f"k:rename:{old}", message_id=9)
@@ -115,7 +115,7 @@ async def test_a_failed_refresh_puts_the_card_back(
     card, alert = await ann.press(f"k:refresh_ok:{ann_key.id}", message_id=4)
     assert isinstance(card, EditMessageText) and card.message_id == 4
     assert card.text.startswith("<b>home</b> — 🟢 active\nServer: alpha\n")
-    assert buttons(card.reply_markup)[0][1] == ("📷 QR code", f"k:qr:{ann_key.id}")
+    assert buttons(card.reply_markup)[0] == [("📷 QR code", f"k:qr:{ann_key.id}")]
     assert isinstance(alert, AnswerCallbackQuery) and alert.show_alert
     assert alert.text.startswith("The VPN server is not answering right now.")
 

@@ -42,7 +42,7 @@ async def test_trial_is_issued_once_and_explained_the_second_time(tg: BotHarness
         "Valid: until 8 January 2030, 12:00 (7 days left)\nTraffic: 0 B of 1 GB\n\n"
         f"Your access key (tap to copy):\n<code>{key.access_url}</code>\n\n" + STEPS_EN
     )
-    assert buttons(edit.reply_markup)[0][1] == ("📷 QR code", f"k:qr:{key.id}")
+    assert buttons(edit.reply_markup)[0] == [("📷 QR code", f"k:qr:{key.id}")]
     assert isinstance(answer, AnswerCallbackQuery)
     assert isinstance(photo, SendPhoto) and photo.chat_id == 100
 

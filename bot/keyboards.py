@@ -66,7 +66,7 @@ def keys_list(keys: list[VPNKey], *, show_trial: bool) -> InlineKeyboardMarkup:
 def key_card(
     key_id: int, *, dynamic: bool = False, renews: bool | None = None
 ) -> InlineKeyboardMarkup:
-    """QR code · (Static key, with a dynamic link) · Extend · Refresh · Rename ·
+    """QR code · (Static key, with a dynamic link) · Refresh · Rename · Extend ·
     (auto-renewal, with a subscription) · Back."""
     builder = InlineKeyboardBuilder()
     builder.button(
@@ -78,20 +78,20 @@ def key_card(
             callback_data=KeyCB(action=KeyAction.STATIC, key_id=key_id),
         )
     builder.button(
-        text="💳 " + _("Extend"), callback_data=BuyCB(action=BuyAction.PLANS, key_id=key_id)
-    )
-    builder.button(
         text="🔄 " + _("Refresh"), callback_data=KeyCB(action=KeyAction.REFRESH, key_id=key_id)
     )
     builder.button(
         text="✏️ " + _("Rename"), callback_data=KeyCB(action=KeyAction.RENAME, key_id=key_id)
+    )
+    builder.button(
+        text="💳 " + _("Extend"), callback_data=BuyCB(action=BuyAction.PLANS, key_id=key_id)
     )
     if renews is not None:
         text = _("Cancel auto-renewal") if renews else _("Resume auto-renewal")
         action = KeyAction.RENEW_OFF if renews else KeyAction.RENEW_ON
         builder.button(text="🔁 " + text, callback_data=KeyCB(action=action, key_id=key_id))
     builder.button(text="« " + _("Back"), callback_data=MenuCB(action=MenuAction.KEYS))
-    builder.adjust(2 if dynamic else 1, 1, 2, *((1,) if renews is not None else ()), 1)
+    builder.adjust(2 if dynamic else 1, 2, 1, *((1,) if renews is not None else ()), 1)
     return builder.as_markup()
 
 

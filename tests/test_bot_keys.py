@@ -43,8 +43,8 @@ def card_buttons(key_id: int, lang: str = "en") -> list[list[tuple[str, str]]]:
     }[lang]
     return [
         [(f"📷 {qr}", f"k:qr:{key_id}")],
-        [(f"💳 {extend}", f"p:plans:0:{key_id}:0")],
         [(f"🔄 {refresh}", f"k:refresh:{key_id}"), (f"✏️ {rename}", f"k:rename:{key_id}")],
+        [(f"💳 {extend}", f"p:plans:0:{key_id}:0")],
         [(f"« {back}", "m:keys")],
     ]
 

@@ -18,7 +18,7 @@ from domain import audit
 from domain.billing import plans, promos
 from domain.context import Context
 from domain.keys import issuing
-from domain.keys.enforcement import enforce_rules
+from domain.keys.enforcement import CURRENT, enforce_many
 from tests.billing_fixtures import make_plan, payment_update, pre_checkout_update
 from tests.bot_fixtures import ANN, BORIS, FIXED_NOW, BotHarness, buttons
 
@@ -139,7 +139,7 @@ async def test_an_expired_key_reopens_when_paid(
         bot_ctx, server="alpha", tg_id=ANN.id, name="old", days=1, actor="t"
     )
     await VPNKey.filter(id=key.id).update(valid_until=FIXED_NOW - timedelta(days=1))
-    assert await enforce_rules(bot_ctx, key.id) == "key.expired"
+    assert await enforce_many(bot_ctx, {key.id: CURRENT}) == {key.id: "key.expired"}
     invoice = await _invoice(shop, ANN, plan.id, f"key:{key.id}")
     await shop.feed(payment_update(70, ANN, invoice.payload, 100, "ch-reopen"))
     fresh = await VPNKey.get(id=key.id)

@@ -93,6 +93,7 @@ async def test_a_users_payments_are_listed_newest_first(api: Api, paid: dict) ->
     }
     await api.call("GET", "/api/user/43/payments/", expect=404)
     await api.call("GET", "/api/user/0/payments/", expect=400)
+    await api.call("GET", f"/api/user/{10**20}/payments/", expect=400)
 
 
 async def test_a_refund_without_the_bot_is_a_clear_409(api: Api, paid: dict) -> None:
@@ -112,6 +113,7 @@ async def test_a_refund_takes_the_time_back(api: Api, paid: dict, stars: FakeSta
     again = await api.call("POST", url, body, expect=409)
     assert "already refunded" in again["details"]
     await api.call("POST", "/api/payment/999/refund/", body, expect=404)
+    await api.call("POST", f"/api/payment/{2**31}/refund/", body, expect=400)
     bad = await api.call("POST", url, {"command": "nope"}, expect=400)
     assert "refund_payment" in bad["details"]
     key = await VPNKey.get(id=paid["key"].id)
@@ -174,3 +176,7 @@ async def test_the_cli_manages_plans_promo_codes_and_payments(database_url: str,
     assert (code, out) == (0, "")
     code, _, err = await run_cli(database_url, "payment", "refund", "1")
     assert (code, err.strip()) == (1, "error: payment 1 not found")
+    code, _, err = await run_cli(database_url, "payment", "refund", str(10**20))
+    assert (code, err.strip()) == (1, f"error: payment {10**20} not found")
+    code, _, err = await run_cli(database_url, "plan", "retire", str(10**20))
+    assert (code, err.strip()) == (1, f"error: plan {10**20} not found")

@@ -6,6 +6,7 @@ import pytest
 from db.models import AuditEvent, Order, OrderState, Plan
 from domain.billing import orders, plans
 from domain.billing.orders import NotPayable
+from domain.bounds import MAX_BYTES
 from domain.errors import Invalid, NotFound
 from domain.keys import changes
 from domain.settings import GIB
@@ -39,6 +40,7 @@ async def test_plans_are_created_updated_and_retired_with_an_audit_trail(server)
         ({"days": 0}, "days"),
         ({"price_stars": 0}, "price_stars"),
         ({"traffic_limit": 0}, "traffic_limit"),
+        ({"traffic_limit": MAX_BYTES + 1}, "traffic_limit"),
         ({"recurring": True, "days": 31}, "days"),
     ],
 )
@@ -52,6 +54,25 @@ async def test_a_plan_with_impossible_terms_is_refused(server, overrides, field)
 async def test_a_plan_for_an_unknown_server_is_refused(server) -> None:
     with pytest.raises(NotFound):
         await make_plan(servers=("nowhere",))
+
+
+@pytest.mark.parametrize("plan_id", [0, -1, 2**31, 10**20])
+async def test_an_impossible_plan_id_is_not_found(server, plan_id) -> None:
+    with pytest.raises(NotFound):
+        await plans.get_plan(plan_id)
+    with pytest.raises(NotFound):
+        await plans.update_plan(plan_id, {"price_stars": 1}, actor="cli")
+
+
+async def test_an_impossible_key_id_cannot_be_bought_for(ctx, plan, server) -> None:
+    for key_id in (2**31, 10**20):
+        with pytest.raises(NotFound):
+            await orders.offers(OWNER, key_id)
+        with pytest.raises(NotFound):
+            await orders.targets(OWNER, plan.id, key_id)
+        with pytest.raises(NotFound):
+            await orders.checkout(ctx, tg_id=OWNER, plan_id=plan.id, key_id=key_id, actor="t")
+    assert not await Order.exists()
 
 
 async def test_targets_are_the_users_keys_with_an_expiry_on_the_plan_servers(
@@ -107,6 +128,8 @@ async def test_pre_checkout_refuses_forged_foreign_and_mismatched_orders(
         ctx, tg_id=OWNER, plan_id=plan.id, server_id=server.id, actor="t"
     )
     assert await _refusal(ctx, order, token="forged") == "unknown"
+    for forged in ("\x00" * 22, order.token + "x" * 200, order.token.upper() + "\x00"):
+        assert await _refusal(ctx, order, token=forged) == "unknown"
     assert await _refusal(ctx, order, tg_id=OWNER + 1) == "not_yours"
     assert await _refusal(ctx, order, amount=1) == "amount"
     assert await _refusal(ctx, order, currency="EUR") == "amount"

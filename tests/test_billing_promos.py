@@ -2,6 +2,7 @@
 up or already used, and race-safe: parallel checkouts never exceed the limit."""
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -54,6 +55,8 @@ async def test_unknown_expired_and_used_up_codes_are_refused_and_change_nothing(
     await promos.create_promo("ONCE", percent_off=10, max_uses=1, actor=audit.CLI)
     assert await _refusal(ctx, plan, server, "nope") == "unknown"
     assert await _refusal(ctx, plan, server, "") == "unknown"
+    for typed in ("old\x00", "x" * 5000, "ОЛД"):  # no stored code looks like these
+        assert await _refusal(ctx, plan, server, typed) == "unknown"
     assert await _refusal(ctx, plan, server, "old") == "expired"
     await PromoCode.filter(code="ONCE").update(uses=1)
     assert await _refusal(ctx, plan, server, "once") == "used_up"
@@ -107,6 +110,13 @@ async def test_promo_codes_are_validated_when_made(server) -> None:
         await promos.create_promo("BOTH", percent_off=10, free_days=3, actor=audit.CLI)
     with pytest.raises(Invalid):
         await promos.create_promo("FREE", percent_off=100, actor=audit.CLI)
+    with pytest.raises(Invalid):
+        await promos.create_promo("MANY", percent_off=10, max_uses=2**31, actor=audit.CLI)
+    with pytest.raises(Invalid):
+        await promos.create_promo("LONG", free_days=3651, actor=audit.CLI)
+    with pytest.raises(Invalid):
+        far = datetime(9500, 1, 1, tzinfo=UTC)
+        await promos.create_promo("FAR", percent_off=10, valid_until=far, actor=audit.CLI)
     await promos.create_promo("DUP", free_days=1, actor=audit.CLI)
     with pytest.raises(Conflict):
         await promos.create_promo("dup", free_days=1, actor=audit.CLI)

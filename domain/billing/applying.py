@@ -6,7 +6,7 @@ worker, two processes — it extends the key once. A VPN server that is down lea
 payment ``received``; the worker applies it as soon as the server answers again.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from db.models import (
@@ -19,7 +19,7 @@ from db.models import (
     VPNKey,
     VPNServer,
 )
-from domain import audit
+from domain import audit, bounds
 from domain.billing import plans, receipts, referrals
 from domain.context import Context
 from domain.errors import Conflict
@@ -40,7 +40,7 @@ def _extension(ctx: Context, plan: Plan, days: int, bought: dict[str, datetime])
         now = ctx.now()
         start = max(now, key.valid_until or now)
         bought["from"] = start
-        key.valid_until = start + timedelta(days=days)
+        key.valid_until = bounds.extended(start, days)
         key.traffic_limit = plan.traffic_limit
         if plan.traffic_limit is not None:  # the paid allowance starts over
             key.traffic_used = 0

@@ -5,14 +5,16 @@ random ``token``. ``payable_order`` is what ``pre_checkout_query`` asks just bef
 user is charged: the order must still be theirs, unpaid, at the plan's current price.
 """
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from db.models import KeyState, Order, OrderState, Plan, VPNKey, VPNServer
-from domain import audit
+from domain import audit, bounds
 from domain.billing import plans, promos
 from domain.billing.gateway import CURRENCY
 from domain.context import Context
@@ -20,6 +22,8 @@ from domain.errors import Conflict, Invalid, NotFound
 from domain.keys import issuing
 
 ORDER_TTL = timedelta(hours=24)
+# An invoice payload we made: ``secrets.token_urlsafe(16)``, 22 characters.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 class NotPayable(Conflict):
@@ -60,12 +64,25 @@ class Quote:
     server: VPNServer | None = None
 
 
+async def order_by_token(token: str) -> Order | None:
+    """The order behind an invoice payload (``None`` for one we never made)."""
+    if not TOKEN_RE.fullmatch(token):
+        return None
+    return await Order.get_or_none(token=token).select_related("plan", "server")
+
+
+def _own_key(tg_id: int, key_id: int, **filters: object) -> QuerySet[VPNKey]:
+    """The query for ``tg_id``'s key ``key_id`` (an impossible id matches nothing)."""
+    ids = [key_id] if bounds.in_range(key_id, bounds.MAX_ROW_ID) else []
+    return VPNKey.filter(id__in=ids, owner_id=tg_id, **filters)
+
+
 async def offers(tg_id: int, key_id: int | None = None) -> Offers:
     """What the user can buy, or buy for one of their keys."""
     on_sale = await plans.list_plans(on_sale=True)
     if key_id is None:
         return Offers(plans=on_sale)
-    key = await VPNKey.get_or_none(id=key_id, owner_id=tg_id, state=KeyState.LIVE)
+    key = await _own_key(tg_id, key_id, state=KeyState.LIVE).first()
     if key is None:
         raise NotFound(f"key {key_id} not found", key=key_id)
     return Offers(plans=[p for p in on_sale if extendable(key, p)], key=key)
@@ -82,9 +99,10 @@ async def on_sale(plan_id: int) -> Plan:
 async def targets(tg_id: int, plan_id: int, key_id: int | None = None) -> Targets:
     """The user's keys ``plan`` can extend (only ``key_id`` if given) and its servers."""
     plan = await on_sale(plan_id)
-    query = VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE)
-    if key_id is not None:
-        query = query.filter(id=key_id)
+    if key_id is None:
+        query = VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE)
+    else:
+        query = _own_key(tg_id, key_id, state=KeyState.LIVE)
     keys = [k for k in await query.select_related("server").order_by("id") if extendable(k, plan)]
     if key_id is not None and not keys:
         raise NotFound(f"key {key_id} cannot be extended with plan {plan_id}", key=key_id)
@@ -98,7 +116,7 @@ async def _target(
     if (key_id is None) == (server_id is None):
         raise Invalid("give either the key to extend or the server of a new key", field="key")
     if key_id is not None:
-        key = await VPNKey.get_or_none(id=key_id, owner_id=tg_id)
+        key = await _own_key(tg_id, key_id).first()
         if key is None or not extendable(key, plan):
             raise NotFound(f"key {key_id} cannot be extended with plan {plan.id}", key=key_id)
         return {"key": key}
@@ -156,7 +174,7 @@ async def payable_order(
     ctx: Context, *, token: str, tg_id: int, amount: int, currency: str
 ) -> Order:
     """The order behind an invoice, if it can be paid now; ``NotPayable`` says why not."""
-    order = await Order.get_or_none(token=token).select_related("plan", "server")
+    order = await order_by_token(token)
     if order is None:
         raise NotPayable("unknown order", reason="unknown")
     if order.user_id != tg_id:

@@ -14,12 +14,13 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from db.models import Order, OrderState, Payment, PaymentState, Plan, VPNKey
-from domain import audit
+from domain import audit, bounds
 from domain.accounts import users
 from domain.billing import referrals
 from domain.billing.applying import apply_payment
 from domain.billing.gateway import CURRENCY
-from domain.billing.orders import NotPayable
+from domain.billing.orders import NotPayable, order_by_token
+from domain.billing.plans import MAX_ID
 from domain.billing.receipts import payment_payload
 from domain.context import Context
 from domain.errors import DomainError, NotFound
@@ -53,7 +54,7 @@ class PaymentOutcome:
 
 
 async def _order_for(charge: Charge, tg_id: int) -> Order:
-    order = await Order.get_or_none(token=charge.payload).select_related("plan")
+    order = await order_by_token(charge.payload)
     if order is None:
         raise NotPayable("payment for an unknown order", reason="unknown")
     if order.user_id != tg_id:
@@ -138,7 +139,9 @@ async def apply_received(ctx: Context) -> int:
 
 async def get_payment(payment_id: int) -> Payment:
     """One payment with its plan."""
-    payment = await Payment.get_or_none(id=payment_id).select_related("order__plan")
+    payment = None
+    if bounds.in_range(payment_id, MAX_ID):
+        payment = await Payment.get_or_none(id=payment_id).select_related("order__plan")
     if payment is None:
         raise NotFound(f"payment {payment_id} not found", payment=payment_id)
     return payment

@@ -6,7 +6,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from db.models import Plan, TrafficReset, VPNServer
-from domain import audit
+from domain import audit, bounds
 from domain.errors import Invalid, NotFound
 from domain.servers import registry
 
@@ -14,6 +14,7 @@ NAME_MAX = 32  # Telegram's limit for an invoice title
 MAX_DAYS = 3650
 MAX_STARS = 100_000
 SUBSCRIPTION_DAYS = 30
+MAX_ID = bounds.MAX_ROW_ID  # plans, orders, payments and promo codes: 32-bit ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ def _check(spec: PlanSpec) -> PlanSpec:
         raise Invalid(f"days must be between 1 and {MAX_DAYS}", field="days")
     if not 1 <= spec.price_stars <= MAX_STARS:
         raise Invalid(f"price must be between 1 and {MAX_STARS} Stars", field="price_stars")
-    if spec.traffic_limit is not None and spec.traffic_limit <= 0:
+    if bounds.check_bytes(spec.traffic_limit) == 0:
         raise Invalid("traffic limit must be positive (or unlimited)", field="traffic_limit")
     if spec.recurring and spec.days != SUBSCRIPTION_DAYS:
         raise Invalid("a recurring plan renews every 30 days: days must be 30", field="days")
@@ -77,7 +78,7 @@ async def create_plan(spec: PlanSpec, *, actor: str) -> Plan:
 
 async def get_plan(plan_id: int) -> Plan:
     """One plan, on sale or retired."""
-    plan = await Plan.get_or_none(id=plan_id)
+    plan = await Plan.get_or_none(id=plan_id) if bounds.in_range(plan_id, MAX_ID) else None
     if plan is None:
         raise NotFound(f"plan {plan_id} not found", plan=plan_id)
     return plan

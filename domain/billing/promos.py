@@ -13,7 +13,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
 from db.models import Order, OrderState, Plan, PromoCode, PromoRedemption
-from domain import audit
+from domain import audit, bounds
+from domain.billing import plans
 from domain.errors import Conflict, Invalid
 
 CODE_RE = re.compile(r"[A-Z0-9_-]{3,32}")
@@ -55,12 +56,11 @@ async def create_promo(
         raise Invalid("give either percent_off or free_days", field="percent_off")
     if percent_off is not None and not 1 <= percent_off <= 99:
         raise Invalid("percent_off must be between 1 and 99", field="percent_off")
-    if free_days is not None and not 1 <= free_days <= 3650:
-        raise Invalid("free_days must be between 1 and 3650", field="free_days")
-    if max_uses is not None and max_uses < 1:
-        raise Invalid("max_uses must be at least 1", field="max_uses")
-    if valid_until is not None and valid_until.tzinfo is None:
-        raise Invalid("valid_until must carry a timezone", field="valid_until")
+    if free_days is not None and not 1 <= free_days <= plans.MAX_DAYS:
+        raise Invalid(f"free_days must be between 1 and {plans.MAX_DAYS}", field="free_days")
+    if max_uses is not None and not bounds.in_range(max_uses, bounds.MAX_ROW_ID):
+        raise Invalid(f"max_uses must be between 1 and {bounds.MAX_ROW_ID}", field="max_uses")
+    bounds.check_expiry(valid_until, field="valid_until")
     try:
         promo = await PromoCode.create(
             code=code,
@@ -90,7 +90,8 @@ def terms(plan: Plan, promo: PromoCode | None) -> Terms:
 
 async def usable_promo(code: str, now: datetime) -> PromoCode:
     """The promo code, if it exists, is still valid and has uses left."""
-    promo = await PromoCode.get_or_none(code=normalise(code)) if code.strip() else None
+    code = normalise(code)
+    promo = await PromoCode.get_or_none(code=code) if CODE_RE.fullmatch(code) else None
     if promo is None:
         raise PromoRefused("unknown promo code", reason="unknown")
     if promo.valid_until is not None and promo.valid_until <= now:

@@ -15,8 +15,9 @@ from db.models import KeyState, Payment, PaymentState, VPNKey
 from domain import audit
 from domain.billing import receipts
 from domain.billing.gateway import StarsGateway, require
+from domain.billing.payments import get_payment
 from domain.context import Context
-from domain.errors import Conflict, DomainError, NotFound
+from domain.errors import Conflict, DomainError
 from domain.keys import changes, issuing
 from domain.notices.outbox import iso
 from domain.redact import describe
@@ -29,9 +30,7 @@ async def refund_payment(
     ctx: Context, *, payment_id: int, gateway: StarsGateway | None, actor: str
 ) -> Payment:
     """Refund one payment in full and take back what it bought."""
-    payment = await Payment.get_or_none(id=payment_id)
-    if payment is None:
-        raise NotFound(f"payment {payment_id} not found", payment=payment_id)
+    payment = await get_payment(payment_id)
     stars = require(gateway)
     if payment.state not in REFUNDABLE:
         raise Conflict(f"payment {payment_id} is already refunded", payment=payment_id)

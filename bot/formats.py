@@ -7,17 +7,18 @@ update or notice being rendered (a context variable, so concurrent updates never
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 from aiogram.utils.i18n.context import get_i18n
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 
 from domain.notices.reminders import TimeLeft, time_left
 
 DATE_FORMAT = "d MMMM y, HH:mm"  # 3 December 2026, 14:00 · 3 декабря 2026, 14:00
+DAY_FORMAT = "d MMMM y"  # 3 December 2026 · 3 декабря 2026
 _timezone: ContextVar[tzinfo] = ContextVar("display_timezone", default=UTC)
 
 
@@ -53,6 +54,16 @@ def fmt_bytes(size: int) -> str:
 def fmt_percent(part: int, whole: int) -> str:
     """The whole percent ``part`` is of ``whole``, rounded down (85 % is never "86 %")."""
     return format_percent(part * 100 // whole / 100 if whole else 0, locale=locale())
+
+
+def display_zone() -> tzinfo:
+    """The time zone dates are shown in now."""
+    return _timezone.get()
+
+
+def fmt_day(day: date) -> str:
+    """``3 December 2026``: a calendar day (already in the display time zone)."""
+    return format_date(day, DAY_FORMAT, locale=locale())
 
 
 def fmt_date(moment: datetime) -> str:

@@ -3,7 +3,7 @@
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.formats import fmt_date
+from bot.formats import fmt_date, fmt_day
 from bot.shop_texts import name_of, stars
 from db.models import Payment, PaymentState
 from domain.billing.revenue import Revenue, Takings
@@ -25,7 +25,7 @@ def revenue(figures: Revenue) -> str:
     lines = ["<b>" + _("Revenue") + "</b>", _("Total: {stars}").format(stars=stars(figures.total))]
     lines.append(_("Refunded: {stars}").format(stars=stars(figures.refunded)))
     lines += ["", "<b>" + _("Last 14 days") + "</b>"]
-    lines += [f"{t.label}: {stars(t.stars)} ({_count(t)})" for t in figures.days]
+    lines += [f"{fmt_day(t.label)}: {stars(t.stars)} ({_count(t)})" for t in figures.days]  # type: ignore[arg-type]
     if not figures.days:
         lines.append(_("No payments."))
     lines += ["", "<b>" + _("Per plan") + "</b>"]

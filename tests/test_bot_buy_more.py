@@ -252,3 +252,28 @@ def test_refund_notice_says_what_the_key_is_valid_until() -> None:
         assert notice_text("payment_refunded", payload | {"key_id": None}, FIXED_NOW).endswith(
             "was refunded. “home”: no key was issued."
         )
+
+
+async def test_the_admin_sees_revenue_per_day_of_the_display_zone_and_per_plan(
+    make_harness, server
+) -> None:
+    tg = make_harness(display_timezone="Europe/Moscow")  # UTC+3: 21:00 UTC is the next day
+    for user in (ANN, ADMIN):
+        await tg.as_user(user).send("/start")
+    month = await make_plan()
+    week = await make_plan(name_en="Week", name_ru="Неделя", days=7, price_stars=30)
+    paid_at = {
+        "ch-rev-0": FIXED_NOW - timedelta(hours=14),  # 31 Dec 22:00 UTC: 1 January in Moscow
+        "ch-rev-1": FIXED_NOW - timedelta(hours=16),  # 31 Dec 20:00 UTC: 31 December there
+        "ch-rev-2": FIXED_NOW,
+    }
+    for n, (charge, plan) in enumerate(zip(paid_at, (month, week, week), strict=True)):
+        invoice, _ = await _buy_new(tg, ANN, plan.id, server.id)
+        await tg.feed(payment_update(60 + n, ANN, invoice.payload, plan.price_stars, charge))
+        await Payment.filter(telegram_payment_charge_id=charge).update(paid_at=paid_at[charge])
+    shown, _ = await tg.as_user(ADMIN).press("a:revenue")
+    assert shown.text == (
+        "<b>Revenue</b>\nTotal: ⭐ 160\nRefunded: ⭐ 0\n\n<b>Last 14 days</b>\n"
+        "1 January 2030: ⭐ 130 (2 payments)\n31 December 2029: ⭐ 30 (1 payment)\n\n"
+        "<b>Per plan</b>\nMonthly: ⭐ 100 (1 payment)\nWeek: ⭐ 60 (2 payments)"
+    )

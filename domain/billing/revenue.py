@@ -1,8 +1,12 @@
-"""Money for the admin panel: Stars received per day and per plan (refunds left out)."""
+"""Money for the admin panel: Stars received per day and per plan (refunds left out).
+
+Days are those of the operator's display time zone (``DISPLAY_TIMEZONE``), as the admin
+reads every other date.
+"""
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from db.models import Payment, PaymentState, Plan
 
@@ -41,15 +45,14 @@ def _takings(rows: list[tuple[object, int]]) -> list[tuple[object, int, int]]:
     return [(label, stars[label], count[label]) for label in stars]
 
 
-async def revenue(now: datetime, days: int = 14) -> Revenue:
-    """Takings of the last ``days`` UTC days and of each plan, newest day first."""
-    since = datetime.combine(
-        now.date() - timedelta(days=days - 1), datetime.min.time(), now.tzinfo
-    )
+async def revenue(now: datetime, zone: tzinfo = UTC, days: int = 14) -> Revenue:
+    """Takings of the last ``days`` days in ``zone`` and of each plan, newest day first."""
+    today = now.astimezone(zone).date()
+    since = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), zone)
     recent = await Payment.filter(state__in=COUNTED, paid_at__gte=since).values_list(
         "paid_at", "amount"
     )
-    by_day = _takings([(paid_at.date(), amount) for paid_at, amount in recent])
+    by_day = _takings([(paid_at.astimezone(zone).date(), amount) for paid_at, amount in recent])
     by_plan = _takings(
         await Payment.filter(state__in=COUNTED).values_list("order__plan_id", "amount")
     )

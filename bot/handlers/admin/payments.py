@@ -6,6 +6,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import admin_keyboards, money_texts
 from bot.callbacks import AdminAction, AdminCB, AdminPaymentAction, AdminPaymentCB
+from bot.formats import display_zone
 from bot.screens import show
 from bot.stars import TelegramStars
 from domain.audit import tg_actor
@@ -15,7 +16,7 @@ from domain.context import Context
 
 async def cb_revenue(callback: CallbackQuery, ctx: Context) -> None:
     """Stars received per day and per plan."""
-    figures = await revenue.revenue(ctx.now())
+    figures = await revenue.revenue(ctx.now(), display_zone())
     markup = admin_keyboards.refresh_back(AdminAction.REVENUE)
     await show(callback, money_texts.revenue(figures), markup)
 

@@ -17,7 +17,9 @@ from domain.servers import registry
 from domain.settings import Settings
 from tests.api_fixtures import Api
 from tests.billing_fixtures import FakeStars, charge_for, make_plan
+from tests.bot_fixtures import TOKEN, FakeBotApi
 from tests.conftest import SECRET_MARKERS
+from tests.serving import cli_env, run_main
 from tests.test_cli import run_cli
 from vpn.emulator import RunningEmulator
 
@@ -180,3 +182,19 @@ async def test_the_cli_manages_plans_promo_codes_and_payments(database_url: str,
     assert (code, err.strip()) == (1, f"error: payment {10**20} not found")
     code, _, err = await run_cli(database_url, "plan", "retire", str(10**20))
     assert (code, err.strip()) == (1, f"error: plan {10**20} not found")
+
+
+async def test_the_cli_refunds_a_payment_through_the_bot_api(
+    database_url: str, paid: dict, bot_api: FakeBotApi
+) -> None:
+    await close_database()  # the CLI opens the database itself
+    env = cli_env(database_url, BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=bot_api.base_url)
+    code, out, err = await run_main(env, "payment", "refund", str(paid["payment"].id))
+    assert (code, out.strip()) == (0, f"payment {paid['payment'].id} refunded"), err
+    assert bot_api.called("refundStarPayment") == [
+        {"user_id": "42", "telegram_payment_charge_id": "c1"}
+    ]
+    await open_database(database_url)
+    assert (await payments.get_payment(paid["payment"].id)).state == PaymentState.REFUNDED
+    key = await VPNKey.get(id=paid["key"].id)
+    assert key.inactive_reason == "expired"

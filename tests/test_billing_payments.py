@@ -15,6 +15,7 @@ from db.models import (
     Order,
     Payment,
     PaymentState,
+    TrafficReset,
     VPNKey,
 )
 from domain.billing import orders, payments, plans
@@ -68,6 +69,26 @@ async def test_extending_adds_days_from_the_later_of_now_and_the_expiry(ctx, clo
     assert (outcome.key.traffic_limit, outcome.key.traffic_used) == (100 * GIB, 0)
     payment = await Payment.get(id=outcome.payment.id)
     assert payment.extended_to - payment.extended_from == timedelta(days=30)
+
+
+async def test_a_plan_with_monthly_resets_gives_them_to_its_key_and_one_without_ends_them(
+    ctx, clock, server
+) -> None:
+    monthly = await make_plan(monthly_reset=True)
+    order = await orders.checkout(
+        ctx, tg_id=OWNER, plan_id=monthly.id, server_id=server.id, actor="t"
+    )
+    key = (await payments.take_payment(ctx, tg_id=OWNER, charge=charge_for(order))).key
+    assert key is not None
+    fresh = await VPNKey.get(id=key.id)
+    assert (fresh.traffic_reset, fresh.period_started_at) == (TrafficReset.MONTHLY, clock.now())
+    clock.advance(days=3)
+    flat = await make_plan(name_en="Flat", traffic_limit=None)
+    order = await orders.checkout(ctx, tg_id=OWNER, plan_id=flat.id, key_id=key.id, actor="t")
+    await payments.take_payment(ctx, tg_id=OWNER, charge=charge_for(order))
+    after = await VPNKey.get(id=key.id)
+    assert (after.traffic_reset, after.period_started_at) == (TrafficReset.NO_RESET, None)
+    assert after.traffic_limit is None
 
 
 async def test_an_expired_key_reopens_when_its_extension_is_paid(

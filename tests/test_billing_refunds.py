@@ -8,6 +8,7 @@ import pytest
 from db.models import InactiveReason, Notice, Order, Payment, PaymentState, VPNKey
 from domain.billing import orders, payments, refunds, subscriptions
 from domain.billing.gateway import PaymentsUnavailable, StarsRefused
+from domain.billing.payments import PaymentOutcome
 from domain.billing.upkeep import settle_billing
 from domain.errors import Conflict, NotFound
 from domain.keys import issuing
@@ -22,6 +23,17 @@ async def _paid_extension(ctx, plan, days: int) -> tuple[VPNKey, Payment]:
     order = await orders.checkout(ctx, tg_id=OWNER, plan_id=plan.id, key_id=key.id, actor="t")
     outcome = await payments.take_payment(ctx, tg_id=OWNER, charge=charge_for(order))
     return key, outcome.payment
+
+
+async def _subscribed(ctx, clock, server) -> tuple[Order, PaymentOutcome]:
+    """A recurring plan's first charge (``sub-1``), paid until 30 days from now."""
+    plan = await make_plan(recurring=True)
+    order = await orders.checkout(
+        ctx, tg_id=OWNER, plan_id=plan.id, server_id=server.id, actor="t"
+    )
+    until = clock.now() + timedelta(days=30)
+    charge = charge_for(order, charge_id="sub-1", recurring=True, until=until)
+    return order, await payments.take_payment(ctx, tg_id=OWNER, charge=charge)
 
 
 async def test_a_refund_takes_back_exactly_the_time_the_payment_bought(
@@ -90,13 +102,8 @@ async def test_a_refund_while_the_server_is_down_is_finished_by_the_worker(
 async def test_auto_renewal_is_cancelled_and_resumed_from_the_key(
     ctx, clock, server, stars: FakeStars
 ) -> None:
-    plan = await make_plan(recurring=True)
-    order = await orders.checkout(
-        ctx, tg_id=OWNER, plan_id=plan.id, server_id=server.id, actor="t"
-    )
-    until = clock.now() + timedelta(days=30)
-    charge = charge_for(order, charge_id="sub-1", recurring=True, until=until)
-    key = (await payments.take_payment(ctx, tg_id=OWNER, charge=charge)).key
+    order, first = await _subscribed(ctx, clock, server)
+    key = first.key
     assert key is not None
     card = await subscriptions.key_card(ctx, tg_id=OWNER, key_id=key.id)
     assert card.renews and card.renewal is not None and card.renewal.id == order.id
@@ -129,13 +136,8 @@ async def test_a_key_without_a_subscription_has_no_renewal_to_cancel(
 async def test_a_refreshed_key_keeps_its_subscription_renewals_and_refunds(
     ctx, clock, server, stars: FakeStars
 ) -> None:
-    plan = await make_plan(recurring=True)
-    order = await orders.checkout(
-        ctx, tg_id=OWNER, plan_id=plan.id, server_id=server.id, actor="t"
-    )
+    order, first = await _subscribed(ctx, clock, server)
     until = clock.now() + timedelta(days=30)
-    charge = charge_for(order, charge_id="sub-1", recurring=True, until=until)
-    first = await payments.take_payment(ctx, tg_id=OWNER, charge=charge)
     assert first.key is not None
     new = await issuing.refresh_key(ctx, key_id=first.key.id, server="alpha", actor="t")
     card = await subscriptions.key_card(ctx, tg_id=OWNER, key_id=new.id)

@@ -183,6 +183,9 @@ async def stack(engine: Engine, tmp_path: Path) -> AsyncIterator[Stack]:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as http:
             yield Stack(project, https, f"http://127.0.0.1:{ports[8081]}", bot_api, http)
     finally:
+        for service in ("app", "postgres", "proxy"):  # shown when the test fails
+            _, out, err = await engine.call("logs", f"{project}_{service}_1", check=False)
+            print(f"== {service}\n{out}{err}")
         _, ids, _ = await engine.call(
             "ps", "-aq", "--filter", f"label=io.podman.compose.project={project}", check=False
         )

@@ -47,25 +47,37 @@ rootfs() {  # rootfs NAME PACKAGES [mmdebstrap options…]: a minbase bookworm t
 
 # python:3.11-slim: Debian's python3.11 as a venv at /usr/local, so `python` and `pip` are on
 # PATH and packages land in /usr/local/lib/python3.11/site-packages, as in the real image.
-if missing "$PYTHON"; then
-  rootfs python ca-certificates,netbase,tzdata,python3.11,python3.11-venv \
-    --customize-hook='chroot "$1" python3.11 -m venv /usr/local'
-  podman import --quiet \
-    --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'ENV LANG=C.UTF-8' \
-    --change 'CMD ["python3"]' \
-    "$WORK/python.tar" "$PYTHON" >/dev/null
-fi
-
 # postgres, redis and nginx share one rootfs; each image adds its entrypoint and defaults.
-if missing "$POSTGRES" "$REDIS" "$NGINX"; then
+# The two rootfs are made at once (mostly downloads), then imported.
+python=0 services=0
+missing "$PYTHON" && python=1
+missing "$POSTGRES" "$REDIS" "$NGINX" && services=1
+if [ "$python" = 1 ]; then
+  rootfs python ca-certificates,netbase,tzdata,python3.11,python3.11-venv \
+    --customize-hook='chroot "$1" python3.11 -m venv /usr/local' &
+  python_job=$!
+fi
+if [ "$services" = 1 ]; then
   rootfs services ca-certificates,postgresql-15,redis-server,redis-tools,nginx \
     --customize-hook='chroot "$1" pg_dropcluster 15 main' \
     --customize-hook='rm -f "$1/etc/nginx/sites-enabled/default"' \
     --customize-hook='ln -sf /dev/stdout "$1/var/log/nginx/access.log"' \
     --customize-hook='ln -sf /dev/stderr "$1/var/log/nginx/error.log"' \
     --customize-hook="upload $HERE/standin-entrypoint.sh /usr/local/bin/standin-entrypoint" \
-    --customize-hook='chmod 755 "$1/usr/local/bin/standin-entrypoint"'
+    --customize-hook='chmod 755 "$1/usr/local/bin/standin-entrypoint"' &
+  services_job=$!
+fi
+[ "$python" = 0 ] || wait "$python_job"
+[ "$services" = 0 ] || wait "$services_job"
+
+if [ "$python" = 1 ]; then
+  podman import --quiet \
+    --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV LANG=C.UTF-8' \
+    --change 'CMD ["python3"]' \
+    "$WORK/python.tar" "$PYTHON" >/dev/null
+fi
+if [ "$services" = 1 ]; then
   podman import --quiet \
     --change 'ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENTRYPOINT ["standin-entrypoint"]' \

@@ -3,6 +3,7 @@ images (tests/containers/standin-images.sh), the image built from the Dockerfile
 server (the emulator) inside a container to make `/readyz` ready."""
 
 import asyncio
+import hashlib
 import os
 import resource
 import shutil
@@ -15,7 +16,8 @@ import pytest
 from tests.services import require_binary, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE = "localhost/vpnkeys:test"
+# One tag per checkout, so test runs in two worktrees never run each other's image.
+IMAGE = "localhost/vpnkeys-test:" + hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]
 BUILD_SECONDS = 1200  # the stand-ins from scratch, then the image; on a shared 2-core machine
 # Serves the emulator on the container's loopback and writes the installer's JSON line.
 EMULATOR = """

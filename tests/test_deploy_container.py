@@ -2,8 +2,9 @@
 
 No registry is reachable here, so the base images they name are local stand-ins built from
 Debian's packages (tests/containers/standin-images.sh); the files themselves run unchanged,
-except that the stack's published ports move to free loopback ports and its build context is
-this checkout. Everything listens on loopback or on the stack's own podman bridge."""
+except that the stack's published ports move to free loopback ports and its app is built from
+this checkout under a test tag. Everything listens on loopback or on the stack's own podman
+bridge."""
 
 import asyncio
 import json
@@ -19,7 +20,8 @@ import yaml
 from aiohttp import web
 
 from tests.bot_fixtures import FakeBotApi
-from tests.container_fixtures import ROOT, Engine, build_image, prepare_engine
+from tests.conftest import ON_POSTGRES
+from tests.container_fixtures import IMAGE, ROOT, Engine, build_image, prepare_engine
 from tests.services import require_binary
 from tests.serving import free_port
 from tests.test_deploy_proxy import UPDATE
@@ -33,6 +35,8 @@ WAIT = 180.0  # seconds a container may take to start on a shared machine
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    if ON_POSTGRES:  # a minute's work: once per CI run is enough
+        pytest.skip("runs in the SQLite run: it brings its own PostgreSQL, not DATABASE_URL's")
     return prepare_engine(tmp_path_factory.mktemp("podman"))
 
 
@@ -118,6 +122,7 @@ async def test_without_migrations_on_start_the_image_says_what_to_run(
 class Stack:
     project: str
     https: str
+    http_port: int
     monitoring: str
     bot_api: FakeBotApi
     http: aiohttp.ClientSession
@@ -127,9 +132,11 @@ class Stack:
 
 
 def project_files(directory: Path, ports: dict[int, int], env: dict[str, str]) -> None:
-    """compose.yaml as written, but published on free loopback ports and built from ROOT."""
+    """compose.yaml as written, but published on free loopback ports, built from ROOT and
+    tagged as this checkout's test image."""
     spec = yaml.safe_load((ROOT / "compose.yaml").read_text())
     spec["services"]["app"]["build"] = str(ROOT)
+    spec["services"]["app"]["image"] = IMAGE
     published = spec["services"]["proxy"]["ports"]
     assert {int(p.split(":")[-1]) for p in published} == set(ports), published
     spec["services"]["proxy"]["ports"] = [f"127.0.0.1:{ports[c]}:{c}" for c in ports]
@@ -181,7 +188,8 @@ async def stack(engine: Engine, tmp_path: Path) -> AsyncIterator[Stack]:
         project_files(tmp_path, ports, env)
         await engine.call("-p", project, "up", "-d", "--build", program=compose, cwd=tmp_path)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as http:
-            yield Stack(project, https, f"http://127.0.0.1:{ports[8081]}", bot_api, http)
+            monitoring = f"http://127.0.0.1:{ports[8081]}"
+            yield Stack(project, https, ports[80], monitoring, bot_api, http)
     finally:
         for service in ("app", "postgres", "proxy"):  # shown when the test fails
             _, out, err = await engine.call("logs", f"{project}_{service}_1", check=False)
@@ -210,8 +218,13 @@ async def test_the_compose_stack_is_ready_on_postgresql_and_redis_behind_tls(
     _, rows, _ = await engine.call("exec", stack.container("postgres"), *query)
     assert rows.split() == ["emu"], "the app keeps its data in the stack's PostgreSQL"
 
+    for service in ("app", "postgres", "redis"):  # fails unless healthy
+        await engine.call("healthcheck", "run", stack.container(service))
     status, _ = await status_of(stack.http, f"{stack.https}/healthz")
     assert status == 200, "nginx answers on TLS and passes /healthz"
+    plain = f"http://127.0.0.1:{stack.http_port}/healthz"
+    async with stack.http.get(plain, allow_redirects=False) as resp:
+        assert resp.status == 301 and resp.headers["Location"].startswith("https://")
     status, _ = await status_of(stack.http, f"{stack.https}/readyz")
     assert status == 403, "readiness is not public: only the monitoring port serves it"
     (registered,) = await stack.bot_api.wait_for("setWebhook")

@@ -227,13 +227,13 @@ async def test_the_compose_stack_is_ready_on_postgresql_and_redis_behind_tls(
         assert resp.status == 301 and resp.headers["Location"].startswith("https://")
     status, _ = await status_of(stack.http, f"{stack.https}/readyz")
     assert status == 403, "readiness is not public: only the monitoring port serves it"
+    webhook = f"{stack.https}/telegram/webhook"
     (registered,) = await stack.bot_api.wait_for("setWebhook")
-    assert registered["url"] == f"{stack.https}/telegram/webhook"
-    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-    async with stack.http.post(
-        f"{stack.https}/telegram/webhook", json=UPDATE, headers=headers
-    ) as resp:
-        assert resp.status == 200
+    assert registered["url"] == webhook
+    for secret, status in (("wrong", 401), (SECRET, 200)):  # the app checks it
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+        async with stack.http.post(webhook, json=UPDATE, headers=headers) as resp:
+            assert resp.status == status, secret
     (hello,) = await stack.bot_api.wait_for("sendMessage")
     assert hello["chat_id"] == "4242"
     _, stats, _ = await engine.call(

@@ -40,7 +40,7 @@ def stats(figures: Stats) -> str:
         keys = ngettext(
             "{n} key, {active} active", "{n} keys, {active} active", s.live_keys
         ).format(n=s.live_keys, active=s.active_keys)
-        lines.append(f"<b>{esc(s.name)}</b>{state}: {keys}, {fmt_bytes(s.traffic_used)}")
+        lines.append(f"{_labelled(s.name, s.title)}{state}: {keys}, {fmt_bytes(s.traffic_used)}")
     if not figures.servers:
         lines.append(_("No servers registered."))
     return "\n".join(lines)
@@ -63,12 +63,12 @@ def health(report: list[ServerHealth]) -> str:
             detail = _("reachable, {ms} ms, {remote}, {live}").format(
                 ms=round(h.latency_ms or 0), remote=on_server.format(n=remote), live=live
             )
-            lines.append(f"🟢 <b>{esc(h.name)}</b>{state}: {detail}")
+            lines.append(f"🟢 {_labelled(h.name, h.title)}{state}: {detail}")
         else:
             detail = _("unreachable ({error}), {live}").format(
                 error=esc(h.error or "?"), live=live
             )
-            lines.append(f"🔴 <b>{esc(h.name)}</b>{state}: {detail}")
+            lines.append(f"🔴 {_labelled(h.name, h.title)}{state}: {detail}")
     if not report:
         lines.append(_("No servers registered."))
     return "\n".join(lines)
@@ -140,9 +140,14 @@ def key_card(key: VPNKey, now: datetime, link: str | None = None) -> str:
 
 
 def _server(key: VPNKey) -> str:
-    """The title users see and, for admins, the name the CLI and the API use."""
+    """The key's server: the title users see and the name the CLI and the API use."""
     name = esc(key.server.name)
     return name if not key.server.title else f"{esc(server_title(key.server))} ({name})"
+
+
+def _labelled(name: str, title: str | None) -> str:
+    """A server in a list: its name in bold, after the title users see when it has one."""
+    return f"<b>{esc(name)}</b>" if not title else f"{esc(title)} (<b>{esc(name)}</b>)"
 
 
 def limit_prompt(key: VPNKey) -> str:

@@ -133,6 +133,11 @@ def not_understood() -> str:
     return _("Sorry, I don't understand that. Use the buttons below or send /help.")
 
 
+def button_outdated() -> str:
+    """The answer to a button that no longer leads anywhere."""
+    return _("This button no longer works. Send /start for the menu.")
+
+
 def answer_the_question() -> str:
     """The answer to an unexpected message while a question is open."""
     return _("Please answer the question above, or send /cancel to leave it.")

@@ -105,6 +105,13 @@ def buttons(markup: InlineKeyboardMarkup | None) -> list[list[tuple[str, str]]]:
     ]
 
 
+def outdated(calls: list[TelegramMethod[Any]]) -> bool:
+    """Whether a button press got only the answer of a button nothing handles (English)."""
+    return [(type(c).__name__, getattr(c, "text", None)) for c in calls] == [
+        ("AnswerCallbackQuery", "This button no longer works. Send /start for the menu.")
+    ]
+
+
 class TelegramUser:
     """Sends messages and presses buttons as one Telegram user; returns the bot's calls."""
 

@@ -15,8 +15,9 @@ from domain.context import Context
 from domain.keys import issuing
 from domain.notices.delivery import deliver_notices
 from domain.notices.ratelimit import RateLimiter
+from domain.servers import registry
 from domain.settings import GIB
-from tests.bot_fixtures import ADMIN, ANN, BORIS, FIXED_NOW, BotHarness, buttons
+from tests.bot_fixtures import ADMIN, ANN, BORIS, FIXED_NOW, BotHarness, buttons, outdated
 
 ADMIN_MENU = [
     [("📊 Statistics", "a:stats"), ("🔎 Find a user", "a:find")],
@@ -215,7 +216,7 @@ async def test_non_admins_get_no_answer_from_admin_handlers(
         "b:progress:1",
         *(f"ak:{action}:{ann_key.id}" for action in ("show", "ext30", "off", "refresh", "del_ok")),
     ):
-        assert await ann.press(data) == [], data
+        assert outdated(await ann.press(data)), data
     key = await VPNKey.get(id=ann_key.id)
     assert (key.state, key.is_active, key.valid_until) == (
         KeyState.LIVE,
@@ -249,7 +250,7 @@ async def test_broadcast_is_previewed_confirmed_and_counted(
         [("🔄 Update", f"b:progress:{broadcast_id}")],
         [("« Back", "a:menu")],
     ]
-    assert await admin.press("b:send:0") == []  # confirmed once only
+    assert outdated(await admin.press("b:send:0"))  # confirmed once only
 
     tg.session.errors[BORIS.id] = (403, "Forbidden: bot was blocked by the user")
     messenger = TelegramMessenger(tg.bot, build_i18n())
@@ -280,7 +281,7 @@ async def test_broadcast_can_be_cancelled(tg: BotHarness, ann_key: VPNKey) -> No
     done, _ = await admin.press("b:cancel:0", message_id=12)
     assert done.text == "Broadcast cancelled."
     assert buttons(done.reply_markup) == [[("« Back", "a:menu")]]
-    assert await admin.press("b:send:0") == []
+    assert outdated(await admin.press("b:send:0"))
     assert not await Notice.exists(kind="broadcast")
 
 
@@ -307,3 +308,14 @@ async def test_cancel_of_an_admins_question_brings_its_screen_back(
             "<b>Панель администратора</b>\nВыберите раздел:",
         )
         assert cancelled.text == "Отменено."
+
+
+async def test_statistics_and_health_show_a_servers_title_next_to_its_name(
+    tg: BotHarness, ann_key: VPNKey
+) -> None:
+    await registry.set_server_title("alpha", "🇩🇪 Frankfurt", actor="t")
+    admin = tg.as_user(ADMIN)
+    stats, _ = await admin.press("a:stats", message_id=9)
+    assert stats.text.endswith("\n🇩🇪 Frankfurt (<b>alpha</b>): 1 key, 1 active, 0 B")
+    health, _ = await admin.press("a:health", message_id=9)
+    assert health.text.startswith("<b>Server health</b>\n🟢 🇩🇪 Frankfurt (<b>alpha</b>): reach")

@@ -158,3 +158,12 @@ async def test_navigation_is_never_throttled_but_issuing_is(
     assert slow.text == "Не найдено — возможно, это уже удалено."  # a failure gives it back
     (slow,) = await boris.press("k:refresh_ok:424242")
     assert slow.text == "Не найдено — возможно, это уже удалено."
+
+
+async def test_a_button_nothing_handles_gets_an_answer_in_the_users_language(
+    tg: BotHarness,
+) -> None:
+    await tg.as_user(BORIS).send("/start")
+    (answer,) = await tg.as_user(BORIS).press("zz:gone:1")
+    assert isinstance(answer, AnswerCallbackQuery)
+    assert answer.text == "Эта кнопка больше не работает. Отправьте /start, чтобы открыть меню."

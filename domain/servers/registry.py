@@ -41,6 +41,7 @@ class ServerHealth:
     # What the health watch recorded: down since when (None: up), and a drain in progress.
     down_since: datetime | None = None
     draining: bool = False
+    title: str | None = None
 
 
 def parse_installer_line(text: str) -> tuple[str, str | None]:
@@ -259,6 +260,7 @@ async def check_health(ctx: Context, server: VPNServer) -> ServerHealth:
         "server_id": server.id,
         "down_since": server.down_since,
         "draining": server.draining,
+        "title": server.title,
     }
     started = time.perf_counter()
     try:

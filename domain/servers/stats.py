@@ -20,6 +20,7 @@ class ServerStats:
     live_keys: int
     active_keys: int
     traffic_used: int
+    title: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ async def collect_stats() -> Stats:
             live_keys=live.get(s.id, (0, 0))[0],
             active_keys=active.get(s.id, (0, 0))[0],
             traffic_used=live.get(s.id, (0, 0))[1],
+            title=s.title,
         )
         for s in await registry.list_servers()
     ]

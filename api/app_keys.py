@@ -4,6 +4,7 @@ from aiohttp import web
 
 from api.metrics import Metrics
 from api.ratelimit import ClientLimiter
+from domain.accounts.tokens import TokenCache
 from domain.billing.gateway import StarsGateway
 from domain.context import Context
 from domain.settings import Settings
@@ -15,6 +16,7 @@ CONTEXT = web.AppKey("context", Context)
 METRICS = web.AppKey("metrics", Metrics)
 # Telegram Stars calls (refunds): present only when the bot is configured.
 STARS = web.AppKey("stars", StarsGateway)
+TOKENS = web.AppKey("tokens", TokenCache)
 # The audit actor of an authenticated request (``api:<token name>``).
 ACTOR = web.RequestKey("actor", str)
 # The OpenAPI document, generated once from the route table.

@@ -5,9 +5,8 @@ import functools
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api.app_keys import ACTOR
+from api.app_keys import ACTOR, TOKENS
 from domain import audit
-from domain.accounts import tokens
 from domain.errors import Unauthorized
 
 SCHEMES = ("bearer", "token")  # "Token" is what the original Django REST clients send
@@ -30,7 +29,8 @@ def require_token(view: Handler) -> Handler:
 
     @functools.wraps(view)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        token = await tokens.authenticate(token_from(request.headers.get("Authorization")))
+        plaintext = token_from(request.headers.get("Authorization"))
+        token = await request.app[TOKENS].authenticate(plaintext)
         request[ACTOR] = audit.api_actor(token.name)
         return await view(request)
 

@@ -1,8 +1,10 @@
 """Response models (the JSON envelope and its payloads) and how views render them."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field
 
@@ -159,23 +161,39 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """``data`` as a JSON response; orjson is the API's one encoder (datetimes in UTC as
+    ``…Z``, exactly as the response models document them)."""
+    body = orjson.dumps(data, option=orjson.OPT_UTC_Z)
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
+
+
 def reply(model: Envelope) -> web.Response:
     """The JSON response for an envelope, with its `status` as the HTTP status."""
-    body = model.model_dump_json(exclude_none=isinstance(model, ErrorEnvelope))
-    return web.Response(text=body, status=model.status, content_type="application/json")
+    return json_response(
+        model.model_dump(exclude_none=isinstance(model, ErrorEnvelope)), model.status
+    )
 
 
-def user_reply(user: User, details: str) -> web.Response:
-    """`{"user": …}` with status 200."""
-    return reply(UserEnvelope(status=200, details=details, user=UserOut.of(user)))
+def user_reply(user: User | Mapping[str, Any], details: str) -> web.Response:
+    """`{"user": …}` with status 200, from a model or from a row of `users.user_row`."""
+    shown = UserOut.of(user).model_dump() if isinstance(user, User) else user
+    return json_response({"status": 200, "details": details, "user": shown})
 
 
 def keys_reply(
-    keys: list[VPNKey], details: str, status: int = 200, *, links: LinkSigner | None = None
+    keys: list[VPNKey] | list[dict[str, Any]],
+    details: str,
+    status: int = 200,
+    *,
+    links: LinkSigner | None = None,
 ) -> web.Response:
-    """`{"vpn_keys": […]}`; ``links`` (the context's signer) fills in `dynamic_url`."""
-    payload = [KeyOut.of(key, links) for key in keys]
-    return reply(KeysEnvelope(status=status, details=details, vpn_keys=payload))
+    """`{"vpn_keys": […]}`, from models or from rows of `issuing.user_key_rows`; ``links``
+    (the context's signer) fills in a model's `dynamic_url`."""
+    shown = [
+        KeyOut.of(key, links).model_dump() if isinstance(key, VPNKey) else key for key in keys
+    ]
+    return json_response({"status": status, "details": details, "vpn_keys": shown}, status)
 
 
 class PlanOut(BaseModel):

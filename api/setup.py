@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from api.app_keys import CONTEXT, LINK_LIMITER, METRICS, OPENAPI, POOL, SETTINGS
+from api.app_keys import CONTEXT, LINK_LIMITER, METRICS, OPENAPI, POOL, SETTINGS, TOKENS
 from api.metrics import Metrics
 from api.middlewares import body_timeout_middleware, error_middleware, metrics_middleware
 from api.openapi import openapi_document
@@ -12,6 +12,7 @@ from api.ratelimit import ClientLimiter
 from api.routes import setup_routes
 from api.views.links import setup_link_routes
 from db.connect import close_database, open_database
+from domain.accounts.tokens import TokenCache
 from domain.context import Context
 from domain.settings import Settings
 from vpn.pool import BackendPool
@@ -45,6 +46,7 @@ def build_app(settings: Settings, *, pool: BackendPool | None = None) -> web.App
     app = web.Application(middlewares=[metrics_middleware, error_middleware, read_body])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[TOKENS] = TokenCache(settings.api_token_cache_seconds)
     app[OPENAPI] = openapi_document()
     app.cleanup_ctx.append(resources_ctx(settings, pool))
     setup_routes(app)

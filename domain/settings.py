@@ -108,6 +108,15 @@ class Settings(BaseSettings):
     leader_retry_seconds: float = Field(
         5, gt=0, description="how often a standby process tries to lead the worker"
     )
+    # Performance (docs/performance.md).
+    api_token_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="seconds an API token stays accepted without a database check; a revoked "
+        "token is refused by every process within this time (0: check every request)",
+    )
+    uvloop: bool = Field(True, description="serve on uvloop's event loop when it is installed")
     log_level: str = Field("INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`")
     referral_bonus_days: int = Field(
         7,

@@ -123,7 +123,7 @@ async def test_an_unexpected_error_is_a_logged_500_envelope_without_its_message(
     async def broken(tg_id: int) -> None:
         raise RuntimeError("internal detail")
 
-    monkeypatch.setattr(users, "get_user", broken)
+    monkeypatch.setattr(users, "user_row", broken)
     data = await api.call("GET", "/api/user/1/", expect=500)
     assert "internal detail" not in data["details"]
     [record] = [r for r in caplog.records if r.name == "api.middlewares"]

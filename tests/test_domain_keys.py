@@ -221,10 +221,12 @@ async def test_delete_removes_the_server_key_and_keeps_history(
 async def test_user_keys_lists_live_keys_of_one_server(ctx: Context, user) -> None:
     first = await issuing.create_key(ctx, server="alpha", actor=ACTOR, tg_id=100)
     await issuing.create_key(ctx, server="alpha", actor=ACTOR)
-    listed = await issuing.user_keys(100, "alpha")
-    assert [k.id for k in listed] == [first.id] and listed[0].server.name == "alpha"
-    with pytest.raises(NotFound):
-        await issuing.user_keys(100, "beta")
+    listed = await issuing.user_key_rows(100, "alpha")
+    assert [k["id"] for k in listed] == [first.id] and listed[0]["server"] == "alpha"
+    with pytest.raises(NotFound, match="server 'beta'"):
+        await issuing.user_key_rows(100, "beta")
+    with pytest.raises(NotFound, match="user 999"):
+        await issuing.user_key_rows(999, "beta")
     with pytest.raises(NotFound):
         await issuing.user_keys(999)
 

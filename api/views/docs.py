@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from api.app_keys import OPENAPI
+from api.responses import json_response
 
 STATIC = "/api/docs/static"
 PAGE = f"""<!doctype html>
@@ -25,7 +26,7 @@ PAGE = f"""<!doctype html>
 
 async def get_openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document of this API."""
-    return web.json_response(request.app[OPENAPI])
+    return json_response(request.app[OPENAPI])
 
 
 async def get_docs(request: web.Request) -> web.Response:

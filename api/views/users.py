@@ -28,13 +28,14 @@ async def post_user(request: web.Request) -> web.Response:
 async def get_user(request: web.Request) -> web.Response:
     """#2 One user."""
     path = path_params(request, UserPath)
-    user = await users.get_user(path.tg_id)
-    return user_reply(user, f"user {user.id}")
+    user = await users.user_row(path.tg_id)
+    return user_reply(user, f"user {path.tg_id}")
 
 
 async def get_user_keys(request: web.Request) -> web.Response:
     """#3 A user's live keys on one server."""
     path = path_params(request, UserServerPath)
-    found = await issuing.user_keys(path.tg_id, path.srv_name)
+    links = request.app[CONTEXT].links
+    found = await issuing.user_key_rows(path.tg_id, path.srv_name, links=links)
     details = f"{len(found)} key(s) of user {path.tg_id} on server '{path.srv_name}'"
-    return keys_reply(found, details, links=request.app[CONTEXT].links)
+    return keys_reply(found, details)

@@ -2,10 +2,12 @@
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from db import reads
 from db.models import User
 from domain import audit
 from domain.bounds import MAX_TG_ID, in_range
@@ -90,6 +92,28 @@ async def get_user(tg_id: int) -> User:
     if user is None:
         raise NotFound(f"user {tg_id} not found", user=tg_id)
     return user
+
+
+async def user_row(tg_id: int) -> dict[str, Any]:
+    """The user as a plain row, in one query: the fields of the API's user object."""
+    rows = await reads.fetch(
+        "SELECT id, first_name, last_name, username, language_code, demo_issued_at, "
+        "created_at, updated_at FROM users WHERE id = $1",
+        tg_id,
+    )
+    if not rows:
+        raise NotFound(f"user {tg_id} not found", user=tg_id)
+    row = rows[0]
+    return {
+        "id": row["id"],
+        "first_name": row["first_name"],
+        "last_name": row["last_name"],
+        "username": row["username"],
+        "language_code": row["language_code"],
+        "has_demo": row["demo_issued_at"] is not None,
+        "created_at": reads.utc(row["created_at"]),
+        "updated_at": reads.utc(row["updated_at"]),
+    }
 
 
 async def find_user(query: str) -> User:

@@ -2,7 +2,9 @@
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
+from db import reads
 from db.models import KeyState, TrafficReset, User, VPNKey, VPNServer
 from domain import audit, bounds
 from domain.accounts import users
@@ -12,6 +14,7 @@ from domain.keys import outcomes, provisioning, remote
 from domain.keys.locks import key_lock
 from domain.keys.provisioning import KeySpec
 from domain.keys.rules import settle
+from domain.links.signing import LinkSigner
 from domain.servers import registry
 from domain.traffic.unbooked import unbooked_usage
 
@@ -89,24 +92,58 @@ async def key_chain(key: VPNKey) -> list[int]:
     return chain
 
 
-async def user_keys(tg_id: int, server: str | None = None) -> list[VPNKey]:
-    """A user's live keys, on one server or on all."""
-    if server is None:
-        await users.get_user(tg_id)
-        query = VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE)
-        return await query.select_related("server").order_by("id")
-    # The API's hot read path: two plain queries (no join, no user look-up) when keys exist.
-    try:
-        srv = await registry.get_server(server)
-    except NotFound:
-        await users.get_user(tg_id)  # an unknown user is reported before an unknown server
-        raise
-    found = await VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE, server=srv).order_by("id")
-    if not found:
-        await users.get_user(tg_id)  # no keys: an unknown user is still a 404
-    for key in found:
-        key.server = srv
-    return found
+async def user_keys(tg_id: int) -> list[VPNKey]:
+    """A user's live keys on every server."""
+    await users.get_user(tg_id)
+    query = VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE)
+    return await query.select_related("server").order_by("id")
+
+
+# The user, the server and the keys in one query: a row even when either is unknown.
+_USER_KEYS_SQL = """
+SELECT u.id AS user_found, s.id AS server_found, s.name AS server, k.id, k.owner_id, k.name,
+  k.access_url, k.link_id, k.is_active, k.inactive_reason, k.is_demo, k.valid_until,
+  k.traffic_limit, k.traffic_used, k.previous_id, k.created_at, k.updated_at
+FROM (SELECT CAST($1 AS BIGINT) AS tg_id, CAST($2 AS TEXT) AS name) AS asked
+LEFT JOIN users AS u ON u.id = asked.tg_id
+LEFT JOIN vpn_servers AS s ON s.name = asked.name
+LEFT JOIN vpn_keys AS k ON k.owner_id = u.id AND k.server_id = s.id AND k.state = 'live'
+ORDER BY k.id
+"""
+
+
+async def user_key_rows(
+    tg_id: int, server: str, *, links: LinkSigner | None = None
+) -> list[dict[str, Any]]:
+    """A user's live keys on one server as plain rows with the fields of the API's key object
+    (``links`` signs `dynamic_url`), in one query. An unknown user is reported before an
+    unknown server."""
+    rows = await reads.fetch(USER_KEYS_SQL, tg_id, server)
+    if rows[0]["user_found"] is None:
+        raise NotFound(f"user {tg_id} not found", user=tg_id)
+    if rows[0]["server_found"] is None:
+        raise NotFound(f"server '{server}' not found", server=server)
+    return [_key_row(row, links) for row in rows if row["id"] is not None]
+
+
+def _key_row(row: dict[str, Any], links: LinkSigner | None) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "server": row["server"],
+        "tg_id": row["owner_id"],
+        "name": row["name"],
+        "access_url": row["access_url"] or "",
+        "dynamic_url": links.url_of(row["link_id"], row["name"]) if links else None,
+        "is_active": bool(row["is_active"]),
+        "inactive_reason": row["inactive_reason"],
+        "is_demo": bool(row["is_demo"]),
+        "valid_until": reads.utc(row["valid_until"]),
+        "traffic_limit": row["traffic_limit"],
+        "traffic_used": row["traffic_used"],
+        "previous_id": row["previous_id"],
+        "created_at": reads.utc(row["created_at"]),
+        "updated_at": reads.utc(row["updated_at"]),
+    }
 
 
 async def _issue(

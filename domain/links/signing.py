@@ -47,11 +47,15 @@ class LinkSigner:
 
     def url(self, key: VPNKey) -> str | None:
         """``ssconf://HOST/conf/<secret>#<name>``: what the Outline app is given."""
-        secret = self.secret(key)
-        if secret is None:
+        return self.url_of(key.link_id, key.name)
+
+    def url_of(self, link_id: str | None, name: str) -> str | None:
+        """The link of the key with ``link_id`` and ``name`` (``None`` without a link id)."""
+        if not link_id:
             return None
         host = urlsplit(self.public_url).netloc
-        return f"ssconf://{host}{PATH}{secret}#{quote(key.name, safe='')}"
+        secret = link_id + self.tag(link_id)
+        return f"ssconf://{host}{PATH}{secret}#{quote(name, safe='')}"
 
     def link_id_of(self, secret: str) -> tuple[str, bool]:
         """``(link id to look up, whether the tag is right)``, in constant time."""

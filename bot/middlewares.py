@@ -16,7 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.formats import use_timezone
 from db.models import User
 from domain.accounts import users
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 THROTTLE_FLAG = "issues_keys"
@@ -31,10 +31,7 @@ class UserMiddleware(BaseMiddleware):
         tg_user: TgUser | None = data.get("event_from_user")
         db_user: User | None = None
         if tg_user is not None and not tg_user.is_bot:
-            try:
-                db_user = await users.get_user(tg_user.id)
-            except NotFound:
-                db_user = None
+            db_user = await users.stored_user(tg_user.id)
             writes = isinstance(event, Update) and (event.message or event.callback_query)
             if db_user is not None and db_user.bot_blocked_at is not None and writes:
                 # Writing to us means the user unblocked the bot: notices may flow again.

@@ -13,20 +13,23 @@ sees that transaction's own writes.
 import re
 import sqlite3
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import OperationalError
+from tortoise.models import Model
 
 Row = dict[str, Any]
+M = TypeVar("M", bound=Model)
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _sqlite: sqlite3.Connection | None = None
 _sqlite_file = ""
 
 
-def _sqlite_sql(sql: str) -> str:
+def sqlite_sql(sql: str) -> str:
+    """``$n`` placeholders as SQLite's ``?n``."""
     return _PLACEHOLDER.sub(r"?\1", sql)
 
 
@@ -50,7 +53,7 @@ async def fetch(sql: str, *params: Any) -> list[Row]:
     client = connections.get("default")
     if isinstance(client, SqliteClient):
         reader = None if isinstance(client, TransactionalDBClient) else _reader(client.filename)
-        query = _sqlite_sql(sql)
+        query = sqlite_sql(sql)
         if reader is not None:
             try:
                 return [dict(row) for row in reader.execute(query, params).fetchall()]
@@ -59,6 +62,11 @@ async def fetch(sql: str, *params: Any) -> list[Row]:
                     raise OperationalError(exc) from exc
         return await client.execute_query_dict(query, list(params))
     return await client.execute_query_dict(sql, list(params))
+
+
+def as_model(model: type[M], row: Row) -> M:
+    """A model instance from a row of all its columns, converted as the ORM's own reads do."""
+    return model._init_from_db(**row)
 
 
 def close() -> None:

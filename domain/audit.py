@@ -24,6 +24,20 @@ def tg_actor(tg_id: int) -> str:
     return f"tg:{tg_id}"
 
 
+def event(
+    actor: str,
+    action: str,
+    *,
+    key: VPNKey | None = None,
+    user_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An audit event not saved yet (``record`` saves one; a user's event queues nothing)."""
+    if user_id is None and key is not None:
+        user_id = key.owner_id
+    return AuditEvent(actor=actor, action=action, key=key, user_id=user_id, details=details or {})
+
+
 async def record(
     actor: str,
     action: str,
@@ -33,14 +47,11 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Write one audit event and its outbox rows (call it inside the change's transaction)."""
-    if user_id is None and key is not None:
-        user_id = key.owner_id
-    event = await AuditEvent.create(
-        actor=actor, action=action, key=key, user_id=user_id, details=details or {}
-    )
+    written = event(actor, action, key=key, user_id=user_id, details=details)
+    await written.save()
     if key is not None:
-        await outbox.enqueue_for_event(event, key)
-    return event
+        await outbox.enqueue_for_event(written, key)
+    return written
 
 
 async def record_many(actor: str, events: list[tuple[str, VPNKey]]) -> None:
@@ -48,8 +59,8 @@ async def record_many(actor: str, events: list[tuple[str, VPNKey]]) -> None:
     (a batch of automatic changes; call it inside the batch's transaction)."""
     notices = []
     for action, key in events:
-        event = await AuditEvent.create(
+        written = await AuditEvent.create(
             actor=actor, action=action, key=key, user_id=key.owner_id, details={}
         )
-        notices += await outbox.notices_for_event(event, key)
+        notices += await outbox.notices_for_event(written, key)
     await outbox.enqueue(notices)

@@ -40,7 +40,9 @@ async def greet(message: Message, db_user: User | None, payload: str | None = No
         username=tg.username,
         language_code=language,
     )
-    user = await users.upsert_user(profile, actor=tg_actor(tg.id), start_payload=payload)
+    user = await users.upsert_user(
+        profile, actor=tg_actor(tg.id), start_payload=payload, seen=db_user
+    )
     markup = keyboards.main_menu(show_trial=not user.has_demo)
     await message.answer(texts.main_menu(tg.first_name), reply_markup=markup)
 

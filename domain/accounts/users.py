@@ -4,12 +4,12 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from db import reads
 from db.models import User
 from domain import audit
+from domain.accounts import user_writes
 from domain.bounds import MAX_TG_ID, in_range
 from domain.context import utcnow
 from domain.errors import Invalid, NotFound
@@ -32,10 +32,27 @@ class UserProfile:
     language_code: str | None = None
 
 
+class _Unseen:
+    """The caller did not look the user up."""
+
+
+UNSEEN = _Unseen()
+_COLUMNS = ", ".join(User._meta.fields_db_projection.values())
+
+
 async def upsert_user(
-    profile: UserProfile, *, actor: str, start_payload: str | None = None
+    profile: UserProfile,
+    *,
+    actor: str,
+    start_payload: str | None = None,
+    seen: User | _Unseen | None = UNSEEN,
 ) -> User:
-    """Create the user or update the profile fields that changed."""
+    """Create the user or update the profile fields that changed, with the audit event: one
+    round trip to the database (none when nothing changed).
+
+    ``seen`` is the user as the caller has just read it (``None``: not stored yet); it is
+    not read again. A concurrent change of the same user makes the write read and retry.
+    """
     if not in_range(profile.id, MAX_TG_ID):
         raise Invalid("user id must be a positive Telegram id", field="id")
     fields = {k: v for k, v in asdict(profile).items() if k != "id"}
@@ -44,12 +61,18 @@ async def upsert_user(
     if start_payload is not None:
         fields["start_payload"] = start_payload
     _check_text(fields)
-    for _ in range(2):  # a concurrent first insert loses the race once at most
-        try:
-            async with in_transaction():
-                return await _write_user(profile.id, fields, actor)
-        except IntegrityError:
-            continue
+    user = await stored_user(profile.id) if isinstance(seen, _Unseen) else seen
+    for _ in range(3):  # each retry follows a concurrent change of this very user
+        if user is None:
+            referrer = await _referrer(fields)  # a query only for a referral link
+            created = await user_writes.create(profile.id, fields, actor, referred_by=referrer)
+            if created is not None:
+                return created
+        else:
+            changed = {k: v for k, v in fields.items() if getattr(user, k) != v}
+            if not changed or await user_writes.update(user, fields, changed, actor):
+                return user
+        user = await stored_user(profile.id)
     raise Invalid("user could not be saved", field="id")
 
 
@@ -63,18 +86,12 @@ def _check_text(fields: dict[str, str | None]) -> None:
             raise Invalid(f"{name} must be at most {limit} characters, without NUL", field=name)
 
 
-async def _write_user(tg_id: int, fields: dict[str, str | None], actor: str) -> User:
-    user = await User.get_or_none(id=tg_id)
-    if user is None:
-        user = await User.create(id=tg_id, referred_by_id=await _referrer(fields), **fields)
-        await audit.record(actor, "user.created", user_id=tg_id, details=fields)
-        return user
-    changed = {k: v for k, v in fields.items() if getattr(user, k) != v}
-    if changed:
-        user.update_from_dict(changed)
-        await user.save(update_fields=[*changed, "updated_at"])
-        await audit.record(actor, "user.updated", user_id=tg_id, details=changed)
-    return user
+async def stored_user(tg_id: int) -> User | None:
+    """The user with Telegram id ``tg_id``, or ``None`` (one plain query)."""
+    if not in_range(tg_id, MAX_TG_ID):
+        return None
+    rows = await reads.fetch(f"SELECT {_COLUMNS} FROM users WHERE id = $1", tg_id)
+    return reads.as_model(User, rows[0]) if rows else None
 
 
 async def _referrer(fields: dict[str, str | None]) -> int | None:
@@ -88,7 +105,7 @@ async def _referrer(fields: dict[str, str | None]) -> int | None:
 
 async def get_user(tg_id: int) -> User:
     """The user with Telegram id ``tg_id``."""
-    user = await User.get_or_none(id=tg_id) if in_range(tg_id, MAX_TG_ID) else None
+    user = await stored_user(tg_id)
     if user is None:
         raise NotFound(f"user {tg_id} not found", user=tg_id)
     return user
@@ -96,11 +113,13 @@ async def get_user(tg_id: int) -> User:
 
 async def user_row(tg_id: int) -> dict[str, Any]:
     """The user as a plain row, in one query: the fields of the API's user object."""
-    rows = await reads.fetch(
-        "SELECT id, first_name, last_name, username, language_code, demo_issued_at, "
-        "created_at, updated_at FROM users WHERE id = $1",
-        tg_id,
-    )
+    rows = []
+    if in_range(tg_id, MAX_TG_ID):
+        rows = await reads.fetch(
+            "SELECT id, first_name, last_name, username, language_code, demo_issued_at, "
+            "created_at, updated_at FROM users WHERE id = $1",
+            tg_id,
+        )
     if not rows:
         raise NotFound(f"user {tg_id} not found", user=tg_id)
     row = rows[0]

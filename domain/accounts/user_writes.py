@@ -1,0 +1,51 @@
+"""A user's row and its audit event written together in one round trip (``db.writes``).
+
+Both writes are conditional, so a concurrent change of the same user is never overwritten
+unseen: ``create`` inserts only a user not stored yet, ``update`` changes only a row that
+still holds the values the caller saw. Either answers whether it wrote; the caller reads
+the row again and retries when it did not.
+"""
+
+from db import writes
+from db.models import User
+from domain import audit
+
+
+async def create(
+    tg_id: int, fields: dict[str, str | None], actor: str, *, referred_by: int | None = None
+) -> User | None:
+    """Insert the user (invited by ``referred_by``) and its ``user.created`` event; ``None``
+    when the user exists."""
+    user = User(id=tg_id, referred_by_id=referred_by, **fields)
+    table, columns, values = writes.insert_parts(user)
+    insert = writes.insert_sql(table, columns) + " ON CONFLICT (id) DO NOTHING"
+    event = audit.event(actor, "user.created", user_id=tg_id, details=fields)
+    if not await writes.with_row(insert, values, event):
+        return None
+    writes.saved(user)
+    return user
+
+
+async def update(
+    user: User, fields: dict[str, str | None], changed: dict[str, str | None], actor: str
+) -> bool:
+    """Write ``changed`` to the user and its ``user.updated`` event, if the row still holds
+    the values of ``user`` in every one of ``fields``; whether it did (then ``user`` is up
+    to date)."""
+    seen = {name: getattr(user, name) for name in fields}
+    before = {name: seen[name] for name in changed}
+    user.update_from_dict(changed)
+    meta = User._meta
+    names = [*changed, "updated_at"]
+    values = [meta.fields_map[n].to_db_value(getattr(user, n), user) for n in names]
+    column = meta.fields_db_projection
+    sets = ", ".join(f"{column[n]} = ${i}" for i, n in enumerate(names, 1))
+    same = "IS" if writes.on_sqlite() else "IS NOT DISTINCT FROM"  # NULL-safe equality
+    first = len(names) + 2
+    held = " AND ".join(f"{column[n]} {same} ${first + i}" for i, n in enumerate(seen))
+    update_sql = f"UPDATE {meta.db_table} SET {sets} WHERE id = ${first - 1} AND {held}"
+    event = audit.event(actor, "user.updated", user_id=user.id, details=changed)
+    if await writes.with_row(update_sql, [*values, user.id, *seen.values()], event):
+        return True
+    user.update_from_dict(before)
+    return False

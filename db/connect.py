@@ -14,6 +14,7 @@ import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.exceptions import DBConnectionError, OperationalError
 
+from db import reads
 from db.config import connection_config, tortoise_config
 
 # These loggers print SQL parameters (access URLs, server URLs) at DEBUG level.
@@ -88,7 +89,8 @@ async def open_database(url: str) -> None:
 
 
 async def close_database() -> None:
-    """Close every ORM connection."""
+    """Close every ORM connection (and the plain reads' own)."""
+    reads.close()
     await Tortoise.close_connections()
 
 

@@ -42,8 +42,8 @@ class Served:
                 self.proc.wait()
 
 
-def start_serving(database_url: str, log: Path, **env: str) -> Served:
-    """Start ``main.py serve`` on a free port (API and worker, no bot)."""
+def start_serving(database_url: str, log: Path, *args: str, **env: str) -> Served:
+    """Start ``main.py serve [ARGS]`` on a free port (API and worker, no bot)."""
     port = free_port()
     environ = {
         **os.environ,
@@ -58,7 +58,11 @@ def start_serving(database_url: str, log: Path, **env: str) -> Served:
     environ.pop("BOT_TOKEN", None)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "main.py", "serve"], cwd=ROOT, env=environ, stdout=out, stderr=out
+            [sys.executable, "main.py", "serve", *args],
+            cwd=ROOT,
+            env=environ,
+            stdout=out,
+            stderr=out,
         )
     return Served(proc, f"http://127.0.0.1:{port}", log)
 

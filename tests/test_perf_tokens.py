@@ -2,7 +2,7 @@
 every serving process (real processes, revoked from a third one: the CLI)."""
 
 import asyncio
-from contextlib import AsyncExitStack
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -11,7 +11,7 @@ from domain import audit
 from domain.accounts import tokens
 from domain.errors import Unauthorized
 from tests.conftest import ON_POSTGRES
-from tests.processes import serving
+from tests.serve_fixtures import start_serving, until_serving
 from tests.test_cli import run_cli
 
 
@@ -88,25 +88,32 @@ async def test_with_no_cache_time_every_request_is_checked(db: str, checks: list
 
 
 async def test_a_revoked_token_is_refused_by_every_process_within_a_second(
-    database_url: str,
+    database_url: str, tmp_path: Path
 ) -> None:
     code, out, err = await run_cli(database_url, "token", "create", "billing")
     assert code == 0, err
     headers = {"Authorization": f"Bearer {out.splitlines()[-1]}"}
     # SQLite serves one process: there the CLI is the second one.
     count = 2 if ON_POSTGRES else 1
-    async with AsyncExitStack() as stack, aiohttp.ClientSession() as session:
-        bases = [(await stack.enter_async_context(serving(database_url)))[0] for _ in range(count)]
+    processes = [start_serving(database_url, tmp_path / f"serve{n}.log") for n in range(count)]
+    try:
+        for served in processes:
+            await until_serving(served)
+        async with aiohttp.ClientSession() as session:
 
-        async def statuses() -> list[int]:
-            answers = []
-            for base in bases:
-                async with session.get(f"{base}/api/user/1/", headers=headers) as resp:
-                    answers.append(resp.status)
-            return answers
+            async def statuses() -> list[int]:
+                answers = []
+                for served in processes:
+                    url = f"{served.base}/api/user/1/"
+                    async with session.get(url, headers=headers) as resp:
+                        answers.append(resp.status)
+                return answers
 
-        assert await statuses() == [404] * count  # accepted (no such user): now cached
-        code, _, err = await run_cli(database_url, "token", "revoke", "billing")
-        assert code == 0, err
-        await asyncio.sleep(1.0)  # API_TOKEN_CACHE_SECONDS' default
-        assert await statuses() == [401] * count
+            assert await statuses() == [404] * count  # accepted (no such user): now cached
+            code, _, err = await run_cli(database_url, "token", "revoke", "billing")
+            assert code == 0, err
+            await asyncio.sleep(1.0)  # API_TOKEN_CACHE_SECONDS' default
+            assert await statuses() == [401] * count
+    finally:
+        for served in processes:
+            served.stop()

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from tortoise.exceptions import OperationalError
 from tqdm import tqdm
 
-from api import serving
+from api import serving, workers
 from api.app_keys import CONTEXT, STARS
 from api.demo import demo_ctx, demo_database
 from api.fields import parse_valid_until
@@ -306,8 +306,11 @@ async def cmd_payment(settings: Settings, args: argparse.Namespace) -> None:
         print(f"payment {payment.id} {payment.state.value}")
 
 
-def build_service(settings: Settings, *, pool: BackendPool | None = None) -> web.Application:
-    """The whole process: API app with the worker and (given a token) the bot attached."""
+def build_service(
+    settings: Settings, *, pool: BackendPool | None = None, polls: bool = True
+) -> web.Application:
+    """The whole process: API app with the worker and (given a token) the bot attached
+    (long-polling unless ``polls`` is off: one process of several polls)."""
     app = build_app(settings, pool=pool)
     messenger: Messenger | None = None  # set below when the bot is attached
 
@@ -323,7 +326,7 @@ def build_service(settings: Settings, *, pool: BackendPool | None = None) -> web
         from bot.setup import attach_bot
         from bot.stars import TelegramStars
 
-        messenger = attach_bot(app, settings, lambda: app[CONTEXT])
+        messenger = attach_bot(app, settings, lambda: app[CONTEXT], polls=polls)
         app[STARS] = TelegramStars(messenger.bot)  # refunds through the API
     return app
 
@@ -340,7 +343,23 @@ def log_listening(settings: Settings) -> Callable[[str], None]:
     return lambda _: logger.info("listening on http://%s:%d", settings.api_host, settings.api_port)
 
 
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+def serve_workers(settings: Settings, args: argparse.Namespace, *, migrate: bool) -> int:
+    """``serve --workers N``: migrate once here, then supervise N serving processes."""
+    try:
+        workers.check(settings, args.workers)
+        if args.demo:
+            raise workers.WorkersRefused("--demo serves one process: drop --workers")
+    except workers.WorkersRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    prepare_database(settings, migrate=migrate)
+    return workers.supervise(Path(__file__).resolve(), args.workers, [])
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    migrate = args.demo or getattr(args, "migrate", False) or settings.migrate_on_start
+    if args.worker is None and args.workers > 1:
+        return serve_workers(settings, args, migrate=migrate)
     with ExitStack() as stack:
         if args.demo:
             url = stack.enter_context(demo_database(args.demo_database))
@@ -348,13 +367,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         # Kept referenced until the process stops: SQLite serves one process.
         with connection_errors(settings.database_url):
             claim = claim_sqlite_for_serving(settings.database_url)
-        migrate = args.demo or getattr(args, "migrate", False) or settings.migrate_on_start
-        prepare_database(settings, migrate=migrate)
-        app = build_service(settings)
+        # A child of ``--workers`` only checks: its parent migrated.
+        prepare_database(settings, migrate=migrate and args.worker is None)
+        app = build_service(settings, polls=args.worker in (None, 0))
         if args.demo:
             app.cleanup_ctx.insert(1, demo_ctx(settings))
-        serving.run(app, settings, listening=log_listening(settings))
+        reuse_port = args.worker is not None  # one of ``--workers``: the port is shared
+        serving.run(app, settings, listening=log_listening(settings), reuse_port=reuse_port)
         del claim
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -370,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the bot, the API and the worker (default)")
     serve.add_argument("--migrate", action="store_true", help="apply pending migrations first")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes sharing API_PORT (PostgreSQL only)"
+    )
+    serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # a child of --workers
+    parser.set_defaults(workers=1, worker=None)
     sub.add_parser("migrate", help="apply database migrations to DATABASE_URL")
 
     srv = sub.add_parser("server", help="manage VPN servers").add_subparsers(
@@ -512,8 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings, one_shot=not serving)
     try:
         if serving:
-            cmd_serve(settings, args)
-            return 0
+            return cmd_serve(settings, args)
         return asyncio.run(COMMANDS[args.command](settings, args)) or 0
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -1,8 +1,9 @@
 """Running the app: ``run(app, settings)`` serves it on ``API_HOST:API_PORT`` until SIGTERM.
 
 Like ``web.run_app`` but through ``ApiRunner``, whose server has the limits of
-``api.connections`` and the access log of ``api.accesslog``; the connection cap is fitted
-under the process's file-descriptor limit, so accepting never fails for want of one.
+``api.connections`` and the access log of ``api.accesslog`` (none with ``ACCESS_LOG=false``);
+the connection cap is fitted under the process's file-descriptor limit, so accepting never
+fails for want of one. The event loop is uvloop's unless ``UVLOOP=false`` (``api.eventloop``).
 """
 
 import asyncio
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from api.accesslog import AccessLogger
 from api.connections import ApiServer, ConnectionLimits
+from api.eventloop import loop_factory, loop_name
 from domain.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -93,21 +95,33 @@ def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
 
 
 async def serve(
-    app: web.Application, settings: Settings, *, listening: Callable[[str], None] | None = None
+    app: web.Application,
+    settings: Settings,
+    *,
+    listening: Callable[[str], None] | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut it down gracefully.
 
-    ``listening`` is called with the site's URL once the socket is bound.
+    ``listening`` is called with the site's URL once the socket is bound; ``reuse_port``
+    shares the port with the other processes of ``serve --workers`` (``SO_REUSEPORT``).
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     quiet_accept_errors(loop)
-    runner = ApiRunner(app, limits=fitted_limits(settings))
+    access_log = logging.getLogger("aiohttp.access") if settings.access_log else None
+    runner = ApiRunner(app, limits=fitted_limits(settings), access_log=access_log)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.api_host, settings.api_port, backlog=BACKLOG)
+        site = web.TCPSite(
+            runner,
+            settings.api_host,
+            settings.api_port,
+            backlog=BACKLOG,
+            reuse_port=reuse_port or None,
+        )
         await site.start()
         if listening is not None:
             listening(site.name)
@@ -117,7 +131,14 @@ async def serve(
 
 
 def run(
-    app: web.Application, settings: Settings, *, listening: Callable[[str], None] | None = None
+    app: web.Application,
+    settings: Settings,
+    *,
+    listening: Callable[[str], None] | None = None,
+    reuse_port: bool = False,
 ) -> None:
-    """``serve`` in a new event loop."""
-    asyncio.run(serve(app, settings, listening=listening))
+    """``serve`` in a new event loop (uvloop's unless ``UVLOOP=false``)."""
+    factory = loop_factory(settings)
+    logger.info("serving on the %s event loop", loop_name(factory))
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(app, settings, listening=listening, reuse_port=reuse_port))

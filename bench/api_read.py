@@ -1,12 +1,17 @@
-"""API read path: ``GET api/user/<id>/vpn_keys/<srv>/`` (a user with 3 keys) under load,
-against a bare aiohttp handler serving the same JSON from memory (same load, same run).
+"""API read path: ``GET api/user/<id>/vpn_keys/<srv>/`` (a user with 3 keys) under load, in
+interleaved rounds against two baselines on the same event loop: a bare aiohttp handler
+serving the same JSON from memory, and the raw-query anchor (the same one SQL query in a bare
+handler). On PostgreSQL also the service with ``--workers 2`` (scale-out).
 
-``python -m bench.api_read [--seconds 10] [--connections 50] [--db both] [--loadgen auto]``
+``python -m bench.api_read [--seconds 10] [--rounds 3] [--connections 50] [--db both]``
 """
 
 import argparse
 import asyncio
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import aiohttp
 
@@ -15,21 +20,16 @@ from bench.common import (
     Figure,
     each_engine,
     free_port,
-    quiet,
+    interleaved,
+    loop_factory_name,
     report,
+    rounds_figure,
     service,
     spawn,
     stop,
     wait_http,
 )
-from bench.dbs import (
-    add_servers,
-    api_token,
-    orm,
-    pg_available,
-    scratch_database,
-    user_with_keys,
-)
+from bench.dbs import add_servers, api_token, orm, pg_available, scratch_database, user_with_keys
 from bench.load import LoadResult, read_load, wrk_available
 
 TG_ID = 424242
@@ -37,71 +37,103 @@ PATH = f"/api/user/{TG_ID}/vpn_keys/alpha/"
 WARMUP_SECONDS = 2
 
 
-async def loaded(url: str, headers: dict[str, str], args: argparse.Namespace) -> LoadResult:
-    """A short warm-up, then the measured run (on a quiet machine, if it gets quiet)."""
-    load = {"connections": args.connections, "tool": args.loadgen}
-    await read_load(url, headers, seconds=WARMUP_SECONDS, **load)
-    await quiet()
-    return await read_load(url, headers, seconds=args.seconds, **load)
+@asynccontextmanager
+async def bare(name: str, *args: str) -> AsyncIterator[str]:
+    """A ``bench.bare`` server; yields its base URL."""
+    port = free_port()
+    proc, _ = await spawn(name, ["-m", "bench.bare", str(port), *args])
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await stop(proc)
 
 
-async def bare(body: bytes, args: argparse.Namespace) -> LoadResult:
-    """The bare handler's figures."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as file:
-        file.write(body)
-        file.flush()
-        port = free_port()
-        proc, _ = await spawn("bare", ["-m", "bench.bare", str(port), file.name])
-        try:
-            await wait_http(f"http://127.0.0.1:{port}/")
-            return await loaded(f"http://127.0.0.1:{port}{PATH}", {}, args)
-        finally:
-            await stop(proc)
+async def seed(url: str) -> dict[str, str]:
+    """The user with 3 keys on ``alpha``; the Authorization header of a new token."""
+    async with orm(url):
+        [srv] = await add_servers({"alpha": "http://127.0.0.1:9/unused"})
+        await user_with_keys(TG_ID, srv, 3)
+        return {"Authorization": f"Bearer {await api_token()}"}
 
 
-async def real(engine: str, args: argparse.Namespace) -> tuple[bytes, LoadResult]:
-    """One answer's body and the service's figures on ``engine``."""
-    async with scratch_database(engine) as url:
-        async with orm(url):
-            [srv] = await add_servers({"alpha": "http://127.0.0.1:9/unused"})
-            await user_with_keys(TG_ID, srv, 3)
-            headers = {"Authorization": f"Bearer {await api_token()}"}
-        profile = RESULTS / f"profile-api_read-{engine}.txt" if args.profile else None
-        async with service(f"api_read-{engine}", url, profile=profile) as (base, _):
-            async with (
-                aiohttp.ClientSession() as session,
-                session.get(base + PATH, headers=headers) as resp,
-            ):
-                body = await resp.read()
-                assert resp.status == 200, body
-            return body, await loaded(base + PATH, headers, args)
+async def body_of(base: str, headers: dict[str, str]) -> bytes:
+    async with aiohttp.ClientSession() as session, session.get(base + PATH, headers=headers) as r:
+        body = await r.read()
+        assert r.status == 200, body
+        return body
 
 
-def figures(engine: str, got: LoadResult, base: LoadResult) -> list[Figure]:
-    note = f"({engine}, {got.tool}, {got.errors} errors)"
-    return [
-        Figure("api_read", "rps", got.rps, "req/s", base.rps, "bare aiohttp", "≥ 0.5×",
-               got.rps >= 0.5 * base.rps, note),
-        Figure("api_read", "p99", got.p99_ms, "ms", base.p99_ms, "bare aiohttp", "< 20 ms",
-               got.p99_ms < 20, note),
-        Figure("api_read", "p50", got.p50_ms, "ms", base.p50_ms, "bare aiohttp", note=note),
-    ]  # fmt: skip
+def rps_ok(value: float, ratio: float) -> bool:
+    return ratio >= 0.3
 
 
 async def run(args: argparse.Namespace) -> list[Figure]:
     if args.db == "postgres" and not await pg_available():
         print("api_read: PostgreSQL is not reachable (.ci/pg-start); skipped")
         return []
-    body, got = await real(args.db, args)
-    print(f"api_read {args.db}: {got}", flush=True)
-    base = await bare(body, args)  # right after, so both see the same machine
-    print(f"api_read bare: {base}", flush=True)
-    return figures(args.db, got, base)
+    async with scratch_database(args.db) as url, AsyncExitStack() as stack:
+        headers = await seed(url)
+        profile = RESULTS / f"profile-api_read-{args.db}.txt" if args.profile else None
+        base, _ = await stack.enter_async_context(
+            service(f"api_read-{args.db}", url, profile=profile)
+        )
+        targets = {"service": (base, headers)}
+        if args.db == "postgres":
+            two, _ = await stack.enter_async_context(
+                service(f"api_read-{args.db}-2", url, workers=2)
+            )
+            targets["service ×2"] = (two, headers)
+        body_file = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "body.json"
+        body_file.write_bytes(await body_of(base, headers))
+        targets["bare"] = (await stack.enter_async_context(bare("bare", str(body_file))), {})
+        anchor = await stack.enter_async_context(
+            bare("anchor", "--query", url, str(TG_ID), "alpha")
+        )
+        targets["anchor"] = (anchor, {})
+        load = {"connections": args.connections, "tool": args.loadgen}
+
+        def measure(target: tuple[str, dict[str, str]]):
+            async def once() -> LoadResult:
+                return await read_load(target[0] + PATH, target[1], seconds=args.seconds, **load)
+
+            return once
+
+        for target in targets.values():  # warm-up
+            await read_load(target[0] + PATH, target[1], seconds=WARMUP_SECONDS, **load)
+        got = await interleaved(args.rounds, {name: measure(t) for name, t in targets.items()})
+    return figures(args, got)
+
+
+def figures(args: argparse.Namespace, got: dict[str, list[LoadResult]]) -> list[Figure]:
+    loop = loop_factory_name()
+    errors = sum(r.errors for results in got.values() for r in results)
+    note = f"({args.db}, {args.connections} connections, {loop}, {args.rounds} rounds, "
+    note += f"{errors} errors)"
+    rps = {name: [r.rps for r in results] for name, results in got.items()}
+    p99 = [r.p99_ms for r in got["service"]]
+    found = [
+        rounds_figure("api_read", "rps", rps["service"], "req/s", rps["bare"], "bare aiohttp",
+                      "≥ 0.3×", rps_ok, note),
+        rounds_figure("api_read", "p99", p99, "ms", [r.p99_ms for r in got["bare"]],
+                      "bare aiohttp", "< 20 ms", lambda v, r: v < 20, note),
+        rounds_figure("api_read", "rps vs raw-query anchor", rps["service"], "req/s",
+                      rps["anchor"], "one raw query, bare handler", note=note),
+        rounds_figure("api_read", "raw-query anchor rps", rps["anchor"], "req/s", rps["bare"],
+                      "bare aiohttp", note=note),
+    ]  # fmt: skip
+    if "service ×2" in rps:
+        found.append(
+            rounds_figure("api_read", "rps, 2 processes", rps["service ×2"], "req/s",
+                          rps["service"], "1 process", "≥ 1.7×", lambda v, r: r >= 1.7, note)
+        )  # fmt: skip
+    return found
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.api_read")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--loadgen", choices=["auto", "wrk", "aiohttp"], default="auto")

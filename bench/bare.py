@@ -1,14 +1,28 @@
-"""The baseline server: a bare aiohttp handler answering fixed JSON from memory.
+"""The baseline servers: bare aiohttp handlers on the service's event loop.
 
-``python -m bench.bare PORT BODY_FILE`` serves BODY_FILE's bytes at every GET path.
+``python -m bench.bare PORT BODY_FILE`` answers every GET with BODY_FILE's bytes (what
+aiohttp itself costs). ``python -m bench.bare PORT --query DATABASE_URL TG_ID SERVER`` is the
+raw-query anchor: every GET runs the service's one SQL query of
+``GET api/user/<id>/vpn_keys/<srv>/`` straight on the driver (sqlite3 in the loop thread, or an
+asyncpg pool) and answers its rows as JSON (what Python and this database allow).
 """
 
-import sys
+import argparse
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from typing import Any
 
+import asyncpg
+import orjson
 from aiohttp import web
 
+from bench.common import run_on_service_loop
+from db.reads import sqlite_sql
+from domain.keys.issuing import USER_KEYS_SQL
 
-def build(body: bytes) -> web.Application:
+
+def fixed(body: bytes) -> web.Application:
     """An app whose only handler returns ``body`` as JSON."""
 
     async def handle(request: web.Request) -> web.Response:
@@ -19,11 +33,59 @@ def build(body: bytes) -> web.Application:
     return app
 
 
+def anchor(url: str, tg_id: int, server: str) -> web.Application:
+    """An app whose only handler runs the hot read's one query and answers its rows."""
+    state: dict[str, Any] = {}
+
+    async def rows() -> list[Any]:
+        if "sqlite" in state:
+            cursor = state["sqlite"].execute(sqlite_sql(USER_KEYS_SQL), (tg_id, server))
+            return [dict(row) for row in cursor.fetchall()]
+        return [dict(row) for row in await state["pool"].fetch(USER_KEYS_SQL, tg_id, server)]
+
+    async def handle(request: web.Request) -> web.Response:
+        body = orjson.dumps({"status": 200, "vpn_keys": await rows()}, option=orjson.OPT_UTC_Z)
+        return web.Response(body=body, content_type="application/json")
+
+    async def connect(app: web.Application) -> AsyncIterator[None]:
+        if url.startswith("sqlite://"):
+            state["sqlite"] = sqlite3.connect(url.removeprefix("sqlite://"))
+            state["sqlite"].row_factory = sqlite3.Row
+        else:
+            state["pool"] = await asyncpg.create_pool(url.replace("postgres://", "postgresql://"))
+        yield
+        if "pool" in state:
+            await state["pool"].close()
+
+    app = web.Application()
+    app.cleanup_ctx.append(connect)
+    app.router.add_get("/{tail:.*}", handle)
+    return app
+
+
+async def serve(app: web.Application, port: int) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
 def main() -> None:
-    port, body_file = int(sys.argv[1]), sys.argv[2]
-    with open(body_file, "rb") as body:
-        app = build(body.read())
-    web.run_app(app, host="127.0.0.1", port=port, print=None)
+    parser = argparse.ArgumentParser(prog="python -m bench.bare")
+    parser.add_argument("port", type=int)
+    parser.add_argument("body_file", nargs="?")
+    parser.add_argument("--query", nargs=3, metavar=("DATABASE_URL", "TG_ID", "SERVER"))
+    args = parser.parse_args()
+    if args.query:
+        url, tg_id, server = args.query
+        app = anchor(url, int(tg_id), server)
+    else:
+        with open(args.body_file, "rb") as body:
+            app = fixed(body.read())
+    run_on_service_loop(serve(app, args.port))
 
 
 if __name__ == "__main__":

@@ -6,17 +6,23 @@ import math
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
 
+from api.eventloop import loop_factory, loop_name
+from domain.settings import Settings
+
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "data" / "bench"
 LOGS = RESULTS / "logs"
@@ -36,11 +42,69 @@ class Figure:
     target: str = ""
     ok: bool | None = None
     note: str = ""
+    # One ratio per interleaved round; ``ratio`` is their median.
+    ratios: list[float] = field(default_factory=list)
 
     @property
     def ratio(self) -> float | None:
-        """``value / baseline``, when there is a non-zero baseline."""
+        """The median round's ``value / baseline`` (or the one ratio there is)."""
+        if self.ratios:
+            return statistics.median(self.ratios)
         return self.value / self.baseline if self.baseline else None
+
+
+def spread(values: Sequence[float]) -> str:
+    """``median (min–max)`` of ``values``."""
+    return f"{_fmt(statistics.median(values))} ({_fmt(min(values))}–{_fmt(max(values))})"
+
+
+def rounds_figure(
+    bench: str,
+    metric: str,
+    values: Sequence[float],
+    unit: str,
+    baselines: Sequence[float],
+    baseline_label: str,
+    target: str = "",
+    ok: Callable[[float, float], bool] | None = None,
+    note: str = "",
+) -> Figure:
+    """A figure from interleaved rounds: medians, per-round ratios, ``ok(value, ratio)``."""
+    ratios = [v / b for v, b in zip(values, baselines, strict=True) if b]
+    value = statistics.median(values)
+    figure = Figure(bench, metric, value, unit, statistics.median(baselines), baseline_label,
+                    target, None, note, ratios)  # fmt: skip
+    if ok is not None:
+        figure.ok = ok(value, figure.ratio or 0.0)
+    return figure
+
+
+async def interleaved(
+    rounds: int, runs: dict[str, Callable[[], Awaitable[T]]]
+) -> dict[str, list[T]]:
+    """Each run once per round, the order rotating, so the machine's other work weighs on
+    every run alike; prints each result as it comes."""
+    results: dict[str, list[T]] = {name: [] for name in runs}
+    names = list(runs)
+    for number in range(rounds):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            busy = await quiet(max_wait=3)
+            results[name].append(await runs[name]())
+            got = results[name][-1]
+            print(f"  round {number + 1} {name}: {got} (busy {busy:.0%})", flush=True)
+    return results
+
+
+def loop_factory_name() -> str:
+    """The event loop the service runs on (``UVLOOP``): baselines use the same one."""
+    return loop_name(loop_factory(Settings()))
+
+
+def run_on_service_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on the event loop the service would run on."""
+    with asyncio.Runner(loop_factory=loop_factory(Settings())) as runner:
+        return runner.run(main)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -128,6 +192,8 @@ def table_rows(figures: Sequence[Figure]) -> list[str]:
     for f in figures:
         baseline = f"{_fmt(f.baseline)} ({f.baseline_label})" if f.baseline_label else "—"
         ratio = f"{f.ratio:.2f}×" if f.ratio is not None else "—"
+        if len(f.ratios) > 1:
+            ratio += f" ({min(f.ratios):.2f}–{max(f.ratios):.2f})"
         verdict = {True: "pass", False: "**short**", None: "—"}[f.ok]
         note = f" {f.note}" if f.note else ""
         rows.append(
@@ -226,19 +292,22 @@ async def wait_http(url: str, within: float = 30) -> None:
 
 @asynccontextmanager
 async def service(
-    name: str, database_url: str, *, profile: Path | None = None, **env: str
+    name: str, database_url: str, *, profile: Path | None = None, workers: int = 1, **env: str
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    """The real service (``bench.serve``) in its own process; yields its base URL."""
+    """The real service in its own process (``bench.serve``; ``main.py serve --workers N``
+    for several); yields its base URL."""
     port = free_port()
     settings = {"DATABASE_URL": database_url, "API_HOST": "127.0.0.1", "API_PORT": str(port)}
     args = ["-m", "bench.serve"] + (["--profile", str(profile)] if profile else [])
+    if workers > 1:
+        args = ["main.py", "serve", "--workers", str(workers)]
     proc, _ = await spawn(name, args, {**settings, **env})
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_http(f"{base}/healthz")
         yield base, proc
     finally:
-        await stop(proc)
+        await stop(proc, grace=30)
 
 
 @asynccontextmanager

@@ -193,11 +193,17 @@ async def _stop_polling(dp: Dispatcher, task: asyncio.Task[None]) -> None:
 
 
 def attach_bot(
-    app: web.Application, settings: Settings, context: Callable[[], Context]
+    app: web.Application,
+    settings: Settings,
+    context: Callable[[], Context],
+    *,
+    polls: bool = True,
 ) -> TelegramMessenger:
     """Run the bot inside ``app`` (polling task, or webhook route) and return its Messenger.
 
-    ``context`` gives the domain context once the app's resources are open.
+    ``context`` gives the domain context once the app's resources are open. Without
+    ``polls`` (the other processes of ``serve --workers``) there is no polling task: the
+    bot only sends.
     """
     bot, i18n = create_bot(settings), build_i18n()
     messenger = TelegramMessenger(bot, i18n, timezone=settings.display_tz)
@@ -218,10 +224,12 @@ def attach_bot(
         if settings.webhook_url:
             async with _webhook(dp, bot, i18n, settings, webhook):
                 yield
-        else:
+        elif polls:
             task = asyncio.create_task(_poll(dp, bot, i18n), name="telegram-polling")
             yield
             await _stop_polling(dp, task)
+        else:
+            yield
         messenger.close()
         await bot.session.close()
 

@@ -100,7 +100,7 @@ async def user_keys(tg_id: int) -> list[VPNKey]:
 
 
 # The user, the server and the keys in one query: a row even when either is unknown.
-_USER_KEYS_SQL = """
+USER_KEYS_SQL = """
 SELECT u.id AS user_found, s.id AS server_found, s.name AS server, k.id, k.owner_id, k.name,
   k.access_url, k.link_id, k.is_active, k.inactive_reason, k.is_demo, k.valid_until,
   k.traffic_limit, k.traffic_used, k.previous_id, k.created_at, k.updated_at

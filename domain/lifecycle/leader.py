@@ -92,10 +92,15 @@ class AdvisoryLockLeader:
                 conn.terminate()
 
 
+def is_postgres(database_url: str) -> bool:
+    """Whether ``database_url`` names a PostgreSQL database."""
+    return urlsplit(database_url).scheme in ("postgres", "postgresql", "asyncpg")
+
+
 def leadership_for(database_url: str) -> Leadership:
     """The leader election that fits the database behind ``database_url``."""
     parts = urlsplit(database_url)
-    if parts.scheme in ("postgres", "postgresql", "asyncpg"):
+    if is_postgres(database_url):
         # asyncpg takes the URL without Tortoise's pool options in the query string.
         dsn = urlunsplit(("postgresql", parts.netloc, parts.path, "", ""))
         return AdvisoryLockLeader(dsn)

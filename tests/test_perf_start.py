@@ -16,15 +16,22 @@ from tests.bot_fixtures import ANN, BotHarness
 
 @pytest.fixture
 def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every database round trip: plain reads, one-trip writes and the ORM's own queries."""
+    """Every database round trip: plain reads, one-trip writes and the ORM's own queries
+    (not the ORM calls those two make themselves)."""
     made: list[str] = []
+    inside: list[str] = []
 
     def spy(owner: Any, name: str) -> None:
         real = getattr(owner, name)
 
         async def counted(*args: Any, **kwargs: Any) -> Any:
-            made.append(name)
-            return await real(*args, **kwargs)
+            if not inside:
+                made.append(name)
+            inside.append(name)
+            try:
+                return await real(*args, **kwargs)
+            finally:
+                inside.pop()
 
         monkeypatch.setattr(owner, name, counted)
 

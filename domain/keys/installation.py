@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 
+from db import reads
 from db.models import Installation
 
 PREFIX_LOW, PREFIX_HIGH = 100_000, 899_999
@@ -54,11 +55,12 @@ def is_legacy(remote_id: str) -> bool:
 
 async def key_ids() -> KeyIds:
     """This installation's scheme; the installation is made on first use (race-safe)."""
-    row = await Installation.get_or_none(id=1)
-    if row is None:
-        prefix = str(PREFIX_LOW + secrets.randbelow(PREFIX_HIGH - PREFIX_LOW + 1))
-        try:
-            row = await Installation.create(id=1, key_prefix=prefix)
-        except IntegrityError:  # another process made it first
-            row = await Installation.get(id=1)
+    rows = await reads.fetch("SELECT key_prefix FROM installation WHERE id = 1")
+    if rows:  # every key create asks: one plain query
+        return KeyIds(rows[0]["key_prefix"])
+    prefix = str(PREFIX_LOW + secrets.randbelow(PREFIX_HIGH - PREFIX_LOW + 1))
+    try:
+        row = await Installation.create(id=1, key_prefix=prefix)
+    except IntegrityError:  # another process made it first
+        row = await Installation.get(id=1)
     return KeyIds(row.key_prefix)

@@ -11,7 +11,7 @@ from domain.accounts import users
 from domain.context import Context
 from domain.errors import Conflict, DomainError, Invalid, NotFound
 from domain.keys import outcomes, provisioning, remote
-from domain.keys.locks import key_lock
+from domain.keys.locks import key_lock, staged_key_lock
 from domain.keys.provisioning import KeySpec
 from domain.keys.rules import settle
 from domain.links.signing import LinkSigner
@@ -156,14 +156,14 @@ async def _issue(
     also: Hook | None = None,
 ) -> VPNKey:
     key = await provisioning.stage(server, spec)
-    async with key_lock(key.id) as lease:  # the reconciler leaves a key being created alone
+    async with staged_key_lock(key) as lease:  # the reconciler leaves a key being created be
         settle(key, ctx.now())  # a past expiry or a zero limit issues the key already cut
         created = await provisioning.push(ctx, server, key)
         try:
             async with lease.transaction():
                 provisioning.go_live(key, created)
                 fields = ["access_url", "state", "is_active", "inactive_reason", "updated_at"]
-                await key.save(update_fields=fields)
+                await key.save(update_fields=fields + lease.release_with(key))
                 await audit.record(actor, action, key=key, details={"server": server.name})
                 if also is not None:
                     await also(key)
@@ -250,7 +250,7 @@ async def refresh_key(ctx: Context, *, key_id: int, server: str, actor: str) -> 
             period_started_at=old.period_started_at,
         )
         new = await provisioning.stage(srv, spec)
-        async with key_lock(new.id) as new_lease:
+        async with staged_key_lock(new) as new_lease:
             created = await provisioning.push(ctx, srv, new)
             try:
                 # Unconfirmed counts as deleted: the new key is never dropped for a lost answer.
@@ -261,7 +261,8 @@ async def refresh_key(ctx: Context, *, key_id: int, server: str, actor: str) -> 
             async with old_lease.transaction():
                 await new_lease.confirm()
                 provisioning.go_live(new, created)
-                await new.save(update_fields=["access_url", "state", "updated_at"])
+                fields = ["access_url", "state", "updated_at", *new_lease.release_with(new)]
+                await new.save(update_fields=fields)
                 old.state, old.deleted_at, old.traffic_used = KeyState.DELETED, ctx.now(), used
                 fields = ["state", "deleted_at", "traffic_used", "updated_at"]
                 await old.save(update_fields=fields)

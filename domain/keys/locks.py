@@ -57,12 +57,22 @@ class KeyBusy(Conflict):
     code = "key_busy"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Lease:
     """The lock on some keys, held by ``holder``."""
 
     holder: str
     key_ids: frozenset[int]
+    # The final save gives the lease back itself (``release_with``), once committed.
+    releasing: bool = False
+    released: bool = False
+
+    def release_with(self, key: VPNKey) -> list[str]:
+        """Give the lease back in the save of ``key`` inside ``transaction``: the fields to
+        save with it. Spares the separate write that ending the lock would make."""
+        key.lock_holder, key.lock_expires_at = None, None
+        self.releasing = True
+        return ["lock_holder", "lock_expires_at"]
 
     async def confirm(self) -> None:
         """Inside a transaction: lock the rows and make sure the lease is still ours."""
@@ -83,6 +93,7 @@ class Lease:
         async with in_transaction() as conn:
             await self.confirm()
             yield conn
+        self.released = self.releasing  # committed: a lease given back in it is gone
 
 
 def _now() -> datetime:
@@ -92,6 +103,12 @@ def _now() -> datetime:
 
 def _holder() -> str:
     return f"{os.getpid()}-{secrets.token_hex(6)}"
+
+
+def new_lease() -> dict[str, str | datetime]:
+    """The fields that make a row being inserted leased from the start (``staged_key_lock``)."""
+    until = _now() + timedelta(seconds=LEASE_SECONDS)
+    return {"lock_holder": _holder(), "lock_expires_at": until}
 
 
 async def _take(key_ids: list[int], holder: str) -> set[int]:
@@ -130,9 +147,10 @@ async def _held(key_ids: set[int], holder: str) -> AsyncIterator[Lease]:
         renewer.cancel()
         with suppress(asyncio.CancelledError):
             await renewer
-        await VPNKey.filter(id__in=key_ids, lock_holder=holder).update(
-            lock_holder=None, lock_expires_at=None
-        )
+        if not lease.released:
+            await VPNKey.filter(id__in=key_ids, lock_holder=holder).update(
+                lock_holder=None, lock_expires_at=None
+            )
 
 
 async def _lease_one(key_id: int, holder: str, deadline: float) -> None:
@@ -174,6 +192,15 @@ async def key_lock(key_id: int, *, wait: float = WAIT_SECONDS) -> AsyncIterator[
             yield lease
     finally:
         local.release()
+
+
+@asynccontextmanager
+async def staged_key_lock(key: VPNKey) -> AsyncIterator[Lease]:
+    """The lock of a key inserted already leased (``new_lease``): nothing more to write to
+    take it. Nobody else can hold it yet, in this process or another."""
+    local = _local[key.id] = asyncio.Lock()
+    async with local, _held({key.id}, str(key.lock_holder)) as lease:
+        yield lease
 
 
 @asynccontextmanager

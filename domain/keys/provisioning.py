@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 from db.models import KeyState, TrafficReset, User, VPNKey, VPNServer
 from domain.context import Context
 from domain.errors import DomainError
-from domain.keys import installation, outcomes, remote
+from domain.keys import installation, locks, outcomes, remote
 from domain.links.signing import new_link_id
 from vpn.backends import RemoteKey
 
@@ -41,7 +41,8 @@ class KeySpec:
 
 
 async def stage(server: VPNServer, spec: KeySpec) -> VPNKey:
-    """Commit the row of a key about to be created (state ``creating``) under a fresh id."""
+    """Commit the row of a key about to be created (state ``creating``) under a fresh id,
+    already leased to the caller (``locks.staged_key_lock``): the reconciler leaves it be."""
     ids = await installation.key_ids()
     for _ in range(STAGE_ATTEMPTS - 1):
         with suppress(IntegrityError):  # the random id is taken on this server: draw again
@@ -66,6 +67,7 @@ async def _insert(server: VPNServer, spec: KeySpec, remote_id: str) -> VPNKey:
         previous_id=spec.previous_id,
         traffic_reset=spec.traffic_reset,
         period_started_at=spec.period_started_at,
+        **locks.new_lease(),
     )
 
 

@@ -106,6 +106,8 @@ async def test_an_unfinished_creation_is_rolled_back_on_the_server_and_in_the_da
     staged = await provisioning.stage(real_server, KeySpec(name="half made"))
     client = client_of(ctx, real_server)
     await client.create_key(staged.remote_id, name="half made", limit=None)
+    # The creating process died here; its lease on the staged row has run out since.
+    await VPNKey.filter(id=staged.id).update(lock_holder=None, lock_expires_at=None)
 
     [report] = await reconcile.reconcile(ctx, server="real", actor=audit.CLI)
     assert report.rolled_back == [staged.id]

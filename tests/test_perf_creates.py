@@ -1,0 +1,53 @@
+"""The create path writes each thing once: the staged row is inserted already leased and its
+last save gives the lease back, so a create commits twice (staged, live) and no more."""
+
+from typing import Any
+
+import pytest
+from tortoise import connections
+
+from db.models import VPNKey
+from domain.context import Context
+from domain.errors import DomainError
+from domain.keys import issuing
+
+ACTOR = "api:tests"
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement the ORM sends."""
+    sent: list[str] = []
+    mro = type(connections.get("default")).__mro__
+    for name in ("execute_query", "execute_query_dict", "execute_insert"):
+        client = next(klass for klass in mro if name in vars(klass))  # transactions' too
+        real = getattr(client, name)
+
+        def spy(real: Any = real) -> Any:
+            async def sending(self: Any, query: str, *args: Any) -> Any:
+                sent.append(query)
+                return await real(self, query, *args)
+
+            return sending
+
+        monkeypatch.setattr(client, name, spy())
+    return sent
+
+
+async def test_a_create_writes_the_key_row_twice_and_leaves_it_unleased(
+    ctx: Context, server, statements: list[str]
+) -> None:
+    key = await issuing.create_key(ctx, server="alpha", actor=ACTOR, name="k")
+    writes = ('INSERT INTO "vpn_keys"', 'UPDATE "vpn_keys"')
+    key_writes = [q for q in statements if q.startswith(writes)]
+    assert len(key_writes) == 2, key_writes  # staged (leased), then live (lease given back)
+    assert "lock_holder" in key_writes[0] and "lock_holder" in key_writes[1]
+    stored = await VPNKey.get(id=key.id)
+    assert (stored.state, stored.lock_holder, stored.lock_expires_at) == ("live", None, None)
+
+
+async def test_a_failed_create_gives_its_lease_back(ctx: Context, server, outline_server) -> None:
+    outline_server.emulator.faults.fail_next(1, status=500)
+    with pytest.raises(DomainError):
+        await issuing.create_key(ctx, server="alpha", actor=ACTOR, name="k")
+    assert not await VPNKey.filter(lock_holder__isnull=False).exists()

@@ -33,6 +33,7 @@ pytest_plugins = [
     "tests.link_fixtures",
     "tests.deploy_fixtures",
     "tests.billing_fixtures",
+    "tests.perf_fixtures",
 ]
 
 # The emulator answers exact counts unless a test switches it to its "prometheus" mode (and

@@ -2,45 +2,11 @@
 row with its audit event is one write; concurrent changes of one user are never lost."""
 
 import asyncio
-from typing import Any
 
-import pytest
-from tortoise import connections
-
-from db import reads, writes
 from db.models import AuditEvent, User
 from domain.accounts import users
 from domain.accounts.users import UserProfile
 from tests.bot_fixtures import ANN, BotHarness
-
-
-@pytest.fixture
-def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every database round trip: plain reads, one-trip writes and the ORM's own queries
-    (not the ORM calls those two make themselves)."""
-    made: list[str] = []
-    inside: list[str] = []
-
-    def spy(owner: Any, name: str) -> None:
-        real = getattr(owner, name)
-
-        async def counted(*args: Any, **kwargs: Any) -> Any:
-            if not inside:
-                made.append(name)
-            inside.append(name)
-            try:
-                return await real(*args, **kwargs)
-            finally:
-                inside.pop()
-
-        monkeypatch.setattr(owner, name, counted)
-
-    spy(reads, "fetch")
-    spy(writes, "with_row")
-    client = type(connections.get("default"))
-    for name in ("execute_query", "execute_query_dict", "execute_insert", "execute_many"):
-        spy(client, name)
-    return made
 
 
 async def test_start_of_a_new_user_reads_once_and_writes_once(

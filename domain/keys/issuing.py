@@ -118,6 +118,8 @@ async def user_key_rows(
     """A user's live keys on one server as plain rows with the fields of the API's key object
     (``links`` signs `dynamic_url`), in one query. An unknown user is reported before an
     unknown server."""
+    if not bounds.in_range(tg_id, bounds.MAX_TG_ID):
+        raise NotFound(f"user {tg_id} not found", user=tg_id)
     rows = await reads.fetch(USER_KEYS_SQL, tg_id, server)
     if rows[0]["user_found"] is None:
         raise NotFound(f"user {tg_id} not found", user=tg_id)

@@ -18,6 +18,8 @@ class Metrics:
             ["route", "method", "status"],
             registry=self.registry,
         )
+        # The labelled children of each (route, method, status): ``labels`` costs a lock.
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.latency = Histogram(
             "vpnkeys_http_request_duration_seconds",
             "HTTP API request latency by route template and method.",
@@ -45,8 +47,16 @@ class Metrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered HTTP request."""
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_outline(self, server: str, operation: str, outcome: str, seconds: float) -> None:
         """The ``BackendPool`` observer: one Outline call and how it ended."""

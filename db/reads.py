@@ -10,6 +10,7 @@ and caches each statement). Inside a transaction the ORM's connection is used, s
 sees that transaction's own writes.
 """
 
+import functools
 import re
 import sqlite3
 from datetime import UTC, datetime
@@ -28,8 +29,9 @@ _sqlite: sqlite3.Connection | None = None
 _sqlite_file = ""
 
 
+@functools.lru_cache(maxsize=256)
 def sqlite_sql(sql: str) -> str:
-    """``$n`` placeholders as SQLite's ``?n``."""
+    """``$n`` placeholders as SQLite's ``?n`` (each statement converted once)."""
     return _PLACEHOLDER.sub(r"?\1", sql)
 
 

@@ -1,6 +1,9 @@
 """Inline keyboards of the user-facing screens."""
 
+import functools
+
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -31,6 +34,13 @@ def back_to_menu(builder: InlineKeyboardBuilder | None = None) -> InlineKeyboard
 
 def main_menu(*, show_trial: bool) -> InlineKeyboardMarkup:
     """My keys · Buy · Free trial (until used) · Invite · How to connect · Language."""
+    return _main_menu(get_i18n().current_locale, show_trial)
+
+
+@functools.lru_cache(maxsize=64)
+def _main_menu(locale: str, show_trial: bool) -> InlineKeyboardMarkup:
+    """The main menu in ``locale`` (the current one): built once per language, as every
+    /start shows it (aiogram only reads a markup it sends)."""
     items = [
         ("🔑 " + _("My keys"), MenuAction.KEYS),
         ("💳 " + _("Buy / extend"), MenuAction.BUY),

@@ -15,9 +15,12 @@ from bench.common import PY, ROOT
 def plan(args: argparse.Namespace) -> list[list[str]]:
     """``[module, *arguments]`` for each bench."""
     quick = args.quick
+    creates = "300" if quick else "1500"
+    scale_out = [["bench.api_write", "--db", "postgres", "--workers", "2", "--requests", creates]]
     return [
         ["bench.api_read", "--db", args.db, "--seconds", "5" if quick else "10"],
-        ["bench.api_write", "--db", args.db, "--requests", "300" if quick else "1500"],
+        ["bench.api_write", "--db", args.db, "--requests", creates],
+        *(scale_out if args.db != "sqlite" else []),
         ["bench.bot_start", "--db", args.db, "--updates", "300" if quick else "2000"],
         ["bench.scale", "--db", args.db, "--keys", "10000" if quick else "100000"],
         ["bench.kill_drill", "--kills", "10" if quick else "50"],

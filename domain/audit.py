@@ -7,11 +7,17 @@ change.
 
 from typing import Any
 
+from tortoise import connections, timezone
+
 from db.models import AuditEvent, VPNKey
 from domain.notices import outbox
 
 CLI = "cli"
 WORKER = "worker"
+_INSERT_MANY = (
+    'INSERT INTO "audit_events" ("at", "actor", "action", "details", "key_id", "user_id") '
+    'VALUES {0} RETURNING "id", "key_id"'
+)
 
 
 def api_actor(token_name: str) -> str:
@@ -55,12 +61,29 @@ async def record(
 
 
 async def record_many(actor: str, events: list[tuple[str, VPNKey]]) -> None:
-    """Write one audit event per ``(action, key)`` and all their outbox rows in one insert
-    (a batch of automatic changes; call it inside the batch's transaction)."""
+    """Write one audit event per ``(action, key)`` and all their outbox rows, one insert
+    each (a batch of automatic changes; call it inside the batch's transaction)."""
+    if not events:
+        return
+    conn = connections.get("default")
+    fields = AuditEvent._meta.fields_map
+    at = timezone.now()
+    details = fields["details"].to_db_value({}, AuditEvent)
+    rows = [(at, actor, action, details, key.id, key.owner_id) for action, key in events]
+    if conn.capabilities.dialect == "postgres":
+        marks = ", ".join(
+            "(" + ", ".join(f"${6 * n + i}" for i in range(1, 7)) + ")" for n in range(len(rows))
+        )
+    else:
+        marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
+    values = [value for row in rows for value in row]
+    ids = {
+        row["key_id"]: row["id"]
+        for row in await conn.execute_query_dict(_INSERT_MANY.format(marks), values)
+    }
     notices = []
     for action, key in events:
-        written = await AuditEvent.create(
-            actor=actor, action=action, key=key, user_id=key.owner_id, details={}
-        )
-        notices += await outbox.notices_for_event(written, key)
+        event = AuditEvent(id=ids[key.id], at=at, actor=actor, action=action, details={})
+        event.key_id, event.user_id = key.id, key.owner_id
+        notices += await outbox.notices_for_event(event, key)
     await outbox.enqueue(notices)

@@ -35,7 +35,7 @@ from vpn.backends import Backend
 
 logger = logging.getLogger(__name__)
 # Keys booked per transaction; servers synced at once.
-CHUNK = 1000
+CHUNK = 4000
 SERVERS_AT_ONCE = 4
 
 
@@ -164,10 +164,11 @@ async def _book(
     for sample in changed:
         if sample.key.id in written:
             key = sample.key
-            begin = max(previous or key.created_at, key.created_at)
-            spreads[key.id] = history.spread(sample.counted, begin, until)
             report.counted += sample.counted
             report.keys += bool(sample.counted)
+            if report.method == "counters":  # the only syncs that read the history
+                begin = max(previous or key.created_at, key.created_at)
+                spreads[key.id] = history.spread(sample.counted, begin, until)
     await history.add(spreads)
     # A key changed meanwhile (refreshed, deleted…) is skipped: it is sampled again next time.
     skipped = {s.key.id for s in changed} - written

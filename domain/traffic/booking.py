@@ -18,11 +18,14 @@ _MATCH = (
     'k."id" = v.id AND k."remote_id" = v.remote_id AND k."traffic_used" = v.was_used '
     'AND k."usage_baseline" = v.was_base AND k."server_id" = {0} AND k."state" = {1}'
 )
-# PostgreSQL: the chunk as arrays, one prepared statement whatever its size.
+# PostgreSQL: the chunk as arrays, one prepared statement whatever its size. The server and
+# state are columns of the chunk too, so every condition joins on it: a plan made before the
+# table's statistics (a generic or early one) cannot scan the server's keys once per row.
 _POSTGRES = (
     f'UPDATE "vpn_keys" AS k {_SET} FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], '
-    "$4::bigint[], $5::bigint[], $6::text[]) AS v(id, used, base, was_used, was_base, "
-    f'remote_id) WHERE {_MATCH.format("$7", "$8")} RETURNING k."id"'
+    "$4::bigint[], $5::bigint[], $6::text[], $7::int[], $8::text[]) AS v(id, used, base, "
+    "was_used, was_base, remote_id, server_id, state) "
+    f'WHERE {_MATCH.format("v.server_id", "v.state")} RETURNING k."id"'
 )
 # SQLite (>= 3.35): the chunk as a VALUES list.
 _SQLITE = (
@@ -41,7 +44,8 @@ async def _update(conn: BaseDBAsyncClient, srv: VPNServer, samples: list[Sample]
     remote_ids = [s.key.remote_id for s in samples]
     if conn.capabilities.dialect == "postgres":
         columns = [list(column) for column in zip(*rows, strict=True)]
-        values = [*columns, remote_ids, srv.id, KeyState.LIVE.value]
+        each = len(rows)
+        values = [*columns, remote_ids, [srv.id] * each, [KeyState.LIVE.value] * each]
         statement = _POSTGRES
     else:
         values = [v for row, rid in zip(rows, remote_ids, strict=True) for v in (*row, rid)]

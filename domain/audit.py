@@ -83,7 +83,7 @@ async def record_many(actor: str, events: list[tuple[str, VPNKey]]) -> None:
     }
     notices = []
     for action, key in events:
-        event = AuditEvent(id=ids[key.id], at=at, actor=actor, action=action, details={})
-        event.key_id, event.user_id = key.id, key.owner_id
-        notices += await outbox.notices_for_event(event, key)
+        written = AuditEvent(id=ids[key.id], at=at, actor=actor, action=action, details={})
+        written.key_id, written.user_id = key.id, key.owner_id
+        notices += await outbox.notices_for_event(written, key)
     await outbox.enqueue(notices)

@@ -1,6 +1,7 @@
-"""The deployment files, checked without a container engine (none runs on these machines):
-the systemd unit by systemd-analyze, the compose file by parsing it and by docker-compose's
-own validation, the Dockerfile's promises, and the image's entrypoint run for real."""
+"""The deployment files, checked without a container engine (tests/test_deploy_container.py
+runs the image and the stack where podman is installed): the systemd unit by systemd-analyze,
+the compose file by parsing it and by docker-compose's own validation, the Dockerfile's
+promises, and the image's entrypoint run for real."""
 
 import asyncio
 import os

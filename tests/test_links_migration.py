@@ -3,31 +3,15 @@
 import asyncio
 import shutil
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from tortoise.transactions import in_transaction
 
 from db.connect import close_database, open_database
 from db.migrate import LOCATION
-from tests.conftest import ON_POSTGRES, _pg_admin, _pg_url
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATION = next(Path(LOCATION, "models").glob("*_dynamic_links.py"))
-
-
-@pytest.fixture
-async def empty_url(tmp_path: Path) -> AsyncIterator[str]:
-    """A database without any table yet."""
-    if not ON_POSTGRES:
-        yield f"sqlite://{tmp_path}/old.sqlite3"
-        return
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f"CREATE DATABASE {name}")
-    yield _pg_url(name)
-    await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 UPGRADE = """
@@ -54,12 +38,14 @@ async def upgrade(url: str, location: Path) -> list[str]:
     return [name for name in out.decode().strip().split(",") if name]
 
 
-async def test_existing_keys_get_distinct_link_ids(empty_url: str, tmp_path: Path) -> None:
+async def test_existing_keys_get_distinct_link_ids(
+    empty_database_url: str, tmp_path: Path
+) -> None:
     location = tmp_path / "migrations"
     shutil.copytree(LOCATION, location)
     (location / "models" / MIGRATION.name).unlink()
-    await upgrade(empty_url, location)
-    await open_database(empty_url)
+    await upgrade(empty_database_url, location)
+    await open_database(empty_database_url)
     async with in_transaction() as db:
         await db.execute_query(
             "INSERT INTO vpn_servers (name, kind, api_url, is_active, created_at) "
@@ -74,8 +60,8 @@ async def test_existing_keys_get_distinct_link_ids(empty_url: str, tmp_path: Pat
             )
     await close_database()
     shutil.copy(MIGRATION, location / "models" / MIGRATION.name)
-    assert await upgrade(empty_url, location) == [MIGRATION.name]
-    await open_database(empty_url)
+    assert await upgrade(empty_database_url, location) == [MIGRATION.name]
+    await open_database(empty_database_url)
     async with in_transaction() as db:
         _, rows = await db.execute_query("SELECT link_id FROM vpn_keys")
     await close_database()

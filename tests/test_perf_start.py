@@ -59,11 +59,15 @@ async def test_a_change_made_meanwhile_is_not_overwritten_unseen(db: str) -> Non
 
 
 async def test_concurrent_first_starts_create_one_user_and_one_event(db: str) -> None:
-    profiles = [UserProfile(id=9, first_name=f"N{n % 2}") for n in range(10)]
-    done = await asyncio.gather(*(users.upsert_user(p, actor="tg:9", seen=None) for p in profiles))
-    assert {user.id for user in done} == {9}
-    assert await User.filter(id=9).count() == 1
-    assert await AuditEvent.filter(user_id=9, action="user.created").count() == 1
+    for tg_id in range(1, 21):  # contradicting profiles: each writer keeps losing to another
+        profiles = [UserProfile(id=tg_id, first_name=f"N{n % 2}") for n in range(10)]
+        done = await asyncio.gather(
+            *(users.upsert_user(p, actor="tg", seen=None) for p in profiles)
+        )
+        assert {user.id for user in done} == {tg_id}
+        assert await User.filter(id=tg_id).count() == 1
+        assert await AuditEvent.filter(user_id=tg_id, action="user.created").count() == 1
+        assert (await users.get_user(tg_id)).first_name in {"N0", "N1"}
 
 
 async def test_a_user_written_in_one_trip_reads_back_as_the_orm_wrote_it(db: str) -> None:

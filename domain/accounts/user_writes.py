@@ -3,7 +3,8 @@
 Both writes are conditional, so a concurrent change of the same user is never overwritten
 unseen: ``create`` inserts only a user not stored yet, ``update`` changes only a row that
 still holds the values the caller saw. Either answers whether it wrote; the caller reads
-the row again and retries when it did not.
+the row again and retries when it did not, and on its last try ``force``s the update, so
+writers of contradicting profiles cannot starve each other.
 """
 
 from db import writes
@@ -27,23 +28,28 @@ async def create(
 
 
 async def update(
-    user: User, fields: dict[str, str | None], changed: dict[str, str | None], actor: str
+    user: User,
+    fields: dict[str, str | None],
+    changed: dict[str, str | None],
+    actor: str,
+    *,
+    force: bool = False,
 ) -> bool:
     """Write ``changed`` to the user and its ``user.updated`` event, if the row still holds
     the values of ``user`` in every one of ``fields``; whether it did (then ``user`` is up
-    to date)."""
-    seen = {name: getattr(user, name) for name in fields}
-    before = {name: seen[name] for name in changed}
-    user.update_from_dict(changed)
+    to date). ``force``: write every one of ``fields``, whatever the row holds."""
+    seen = {} if force else {name: getattr(user, name) for name in fields}
+    before = {name: getattr(user, name) for name in changed}
+    user.update_from_dict(fields if force else changed)
     meta = User._meta
-    names = [*changed, "updated_at"]
+    names = [*(fields if force else changed), "updated_at"]
     values = [meta.fields_map[n].to_db_value(getattr(user, n), user) for n in names]
     column = meta.fields_db_projection
     sets = ", ".join(f"{column[n]} = ${i}" for i, n in enumerate(names, 1))
     same = "IS" if writes.on_sqlite() else "IS NOT DISTINCT FROM"  # NULL-safe equality
     first = len(names) + 2
-    held = " AND ".join(f"{column[n]} {same} ${first + i}" for i, n in enumerate(seen))
-    update_sql = f"UPDATE {meta.db_table} SET {sets} WHERE id = ${first - 1} AND {held}"
+    held = "".join(f" AND {column[n]} {same} ${first + i}" for i, n in enumerate(seen))
+    update_sql = f"UPDATE {meta.db_table} SET {sets} WHERE id = ${first - 1}{held}"
     event = audit.event(actor, "user.updated", user_id=user.id, details=changed)
     if await writes.with_row(update_sql, [*values, user.id, *seen.values()], event):
         return True

@@ -37,6 +37,7 @@ class _Unseen:
 
 
 UNSEEN = _Unseen()
+_ATTEMPTS = 3
 _COLUMNS = ", ".join(User._meta.fields_db_projection.values())
 
 
@@ -62,7 +63,7 @@ async def upsert_user(
         fields["start_payload"] = start_payload
     _check_text(fields)
     user = await stored_user(profile.id) if isinstance(seen, _Unseen) else seen
-    for _ in range(3):  # each retry follows a concurrent change of this very user
+    for attempt in range(_ATTEMPTS):  # each retry follows a concurrent change of this user
         if user is None:
             referrer = await _referrer(fields)  # a query only for a referral link
             created = await user_writes.create(profile.id, fields, actor, referred_by=referrer)
@@ -70,7 +71,8 @@ async def upsert_user(
                 return created
         else:
             changed = {k: v for k, v in fields.items() if getattr(user, k) != v}
-            if not changed or await user_writes.update(user, fields, changed, actor):
+            last = attempt == _ATTEMPTS - 1
+            if not changed or await user_writes.update(user, fields, changed, actor, force=last):
                 return user
         user = await stored_user(profile.id)
     raise Invalid("user could not be saved", field="id")

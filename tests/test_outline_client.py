@@ -100,6 +100,17 @@ async def test_zero_limit_is_really_sent_and_blocks_the_key(
     assert outline_server.emulator.is_blocked("1")
 
 
+async def test_a_fresh_id_with_room_left_is_created_in_one_call(
+    client: OutlineClient, outline_server: RunningEmulator
+) -> None:
+    await client.create_key("1", name="n", limit=5, fresh=True)  # no usage: nothing to enforce
+    await client.create_key("2", name="n", limit=0, fresh=True)  # cut: enforced at once
+    await client.create_key("3", name="n", limit=5)  # an id used before may carry usage
+    limits = [path for method, path in outline_server.emulator.calls if path.endswith("-limit")]
+    assert limits == ["/access-keys/2/data-limit", "/access-keys/3/data-limit"]
+    assert outline_server.emulator.key_limit("1") == 5
+
+
 async def test_a_lost_answer_after_a_create_is_a_plain_failure_not_a_maybe(
     client: OutlineClient, outline_server: RunningEmulator
 ) -> None:

@@ -53,8 +53,10 @@ class Backend(Protocol):
         method: str | None = None,
         password: str | None = None,
         port: int | None = None,
+        fresh: bool = False,
     ) -> RemoteKey:
-        """Create a key under an id we chose (idempotent by id: 409 when it exists)."""
+        """Create a key under an id we chose (idempotent by id: 409 when it exists);
+        ``fresh``: the id never held a key on this server."""
 
     async def delete_key(self, key_id: str) -> None: ...
 

@@ -94,12 +94,15 @@ class OutlineClient:
         method: str | None = None,
         password: str | None = None,
         port: int | None = None,
+        fresh: bool = False,
     ) -> RemoteKey:
         """Create a key under an id we chose (``VpnConflict`` when it exists).
 
         Outline checks limits only at start-up, hourly and when a limit changes, so a key
-        created with a limit (0 for a key issued already cut) would pass traffic for up to an
-        hour; setting the limit once more makes the server enforce it at once.
+        created with a limit it has reached (0 for a key issued already cut, or the usage
+        an id used before still carries) would pass traffic for up to an hour; setting the
+        limit once more makes the server enforce it at once. A ``fresh`` id has no usage:
+        only a limit of 0 needs that second call.
         """
         body: dict[str, Any] = {"name": name}
         if limit is not None:
@@ -108,7 +111,7 @@ class OutlineClient:
         body.update({k: v for k, v in extra.items() if v is not None})
         data = await self._call("create_key", "PUT", "/access-keys/{id}", key_id, body=body)
         created = _parse(self.name, lambda: _key(data))
-        if limit is not None:
+        if limit is not None and (limit == 0 or not fresh):
             await self._enforce_limit(key_id, limit)
         return created
 

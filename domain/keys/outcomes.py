@@ -82,7 +82,7 @@ async def create(server: VPNServer, client: Backend, key: VPNKey) -> RemoteKey:
     async def attempt() -> RemoteKey:
         try:
             return await client.create_key(
-                key.remote_id, name=key.name, limit=remote.server_limit(key)
+                key.remote_id, name=key.name, limit=remote.server_limit(key), fresh=True
             )
         except VpnConflict:
             if not tries.lost:

@@ -24,7 +24,15 @@ from bench.common import (
     rounds_figure,
     service,
 )
-from bench.dbs import add_servers, api_token, orm, pg_available, scratch_database
+from bench.dbs import (
+    add_servers,
+    add_synchronous,
+    api_token,
+    orm,
+    pg_available,
+    scratch_database,
+    sqlite_synchronous,
+)
 from bench.load import LoadResult, Request, run_load
 
 ids = itertools.count(730_000_000_000_000)
@@ -64,6 +72,7 @@ async def run(args: argparse.Namespace) -> list[Figure]:
         emulator_process("api_write-emulator") as (direct_api, _),
         emulator_process("api_write-emu") as (api, _),
     ):
+        url = sqlite_synchronous(url, args.sqlite_synchronous)
         async with orm(url):
             await add_servers({"alpha": api})
             token = await api_token()
@@ -87,9 +96,10 @@ async def run(args: argparse.Namespace) -> list[Figure]:
             got = await interleaved(args.rounds, {n: measure(r) for n, r in requests.items()})
     errors = sum(r.errors for r in got["service"])
     loop = loop_factory_name()
+    sync = f" synchronous={args.sqlite_synchronous}" if args.db == "sqlite" else ""
     note = (
-        f"({args.db}, {args.workers} process(es), c={args.concurrency}, {args.requests} creates "
-        f"× {args.rounds} rounds, {loop}, {errors} errors)"
+        f"({args.db}{sync}, {args.workers} process(es), c={args.concurrency}, "
+        f"{args.requests} creates × {args.rounds} rounds, {loop}, {errors} errors)"
     )
     target = 0.15 if args.db == "sqlite" else 0.25
     rates = [r.rps for r in got["service"]], [r.rps for r in got["emulator PUT"]]
@@ -110,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="service processes (PostgreSQL)")
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--profile", action="store_true", help="pyinstrument the service")
+    add_synchronous(parser)
     args = parser.parse_args(argv)
     if not each_engine("bench.api_write", argv, args.db):
         name = f"api_write-{args.db}" + (f"-w{args.workers}" if args.workers > 1 else "")

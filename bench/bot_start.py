@@ -31,7 +31,7 @@ from bench.common import (
     rounds_figure,
     run_on_service_loop,
 )
-from bench.dbs import orm, pg_available, scratch_database
+from bench.dbs import add_synchronous, orm, pg_available, scratch_database, sqlite_synchronous
 from bot.setup import build_dispatcher
 from domain.context import Context
 from domain.settings import Settings
@@ -115,7 +115,10 @@ async def run(args: argparse.Namespace) -> list[Figure]:
     bot = Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     settings = Settings(_env_file=None, bot_token=SecretStr(TOKEN))  # type: ignore[call-arg]
     firsts = itertools.count(0, 10**6)  # every round's users are new ones
-    async with scratch_database(args.db) as url, orm(url):
+    async with (
+        scratch_database(args.db) as scratch,
+        orm(sqlite_synchronous(scratch, args.sqlite_synchronous)),
+    ):
         pool = BackendPool(timeout=5)
         dispatchers = {
             "no-op": noop_dispatcher(),
@@ -136,9 +139,10 @@ async def run(args: argparse.Namespace) -> list[Figure]:
         replies = session.calls - before
         await pool.close()
     expected = args.rounds * args.updates
+    sync = f" synchronous={args.sqlite_synchronous}" if args.db == "sqlite" else ""
     note = (
-        f"({args.db}, concurrency {args.concurrency}, {args.rounds} rounds of {args.updates}, "
-        f"{loop_factory_name()}, {replies} replies sent)"
+        f"({args.db}{sync}, concurrency {args.concurrency}, {args.rounds} rounds of "
+        f"{args.updates}, {loop_factory_name()}, {replies} replies sent)"
     )
     ok = replies == expected
     return [
@@ -153,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    add_synchronous(parser)
     args = parser.parse_args(argv)
     if not each_engine("bench.bot_start", argv, args.db):
         report(f"bot_start-{args.db}-c{args.concurrency}", run_on_service_loop(run(args)))

@@ -1,5 +1,6 @@
 """Scratch databases (SQLite file or PostgreSQL database) and the rows every bench needs."""
 
+import argparse
 import asyncio
 import shutil
 import tempfile
@@ -68,6 +69,24 @@ async def scratch_database(kind: str, admin_url: str = PG_ADMIN_URL) -> AsyncIte
         yield url
     finally:
         await _pg_admin(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def add_synchronous(parser: argparse.ArgumentParser) -> None:
+    """The ``--sqlite-synchronous`` option of the benches that commit."""
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=["FULL", "NORMAL"],
+        default="FULL",
+        help="SQLite's synchronous pragma (DATABASE_URL=sqlite://FILE?synchronous=NORMAL)",
+    )
+
+
+def sqlite_synchronous(url: str, mode: str) -> str:
+    """``url`` with SQLite's ``synchronous`` pragma set to ``mode`` (``FULL``, the default,
+    leaves it as it is; PostgreSQL URLs too)."""
+    if mode == "FULL" or not url.startswith("sqlite://"):
+        return url
+    return f"{url}?synchronous={mode}"
 
 
 @asynccontextmanager

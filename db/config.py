@@ -18,6 +18,14 @@ def connection_config(url: str) -> str | dict[str, Any]:
     return config
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of a ``sqlite://`` URL (its query string sets pragmas, such as
+    ``?synchronous=NORMAL``), or ``None`` for another database."""
+    if not url.startswith("sqlite://"):
+        return None
+    return expand_db_url(url)["credentials"]["file_path"]
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
     """The Tortoise config dict for one database URL."""
     return {

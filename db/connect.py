@@ -15,7 +15,7 @@ from tortoise import Tortoise, connections
 from tortoise.exceptions import DBConnectionError, OperationalError
 
 from db import reads
-from db.config import connection_config, tortoise_config
+from db.config import sqlite_file, tortoise_config
 
 # These loggers print SQL parameters (access URLs, server URLs) at DEBUG level.
 PARAMETER_LOGGERS = ("tortoise.db_client", "aiosqlite", "asyncpg")
@@ -31,7 +31,7 @@ def describe_url(url: str) -> str:
     """Where a ``DATABASE_URL`` points, without its password."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        return f"SQLite database {url.removeprefix('sqlite://')}"
+        return f"SQLite database {sqlite_file(url)}"
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""
     return f"PostgreSQL database '{parts.path.lstrip('/')}' on {host}{port}"
@@ -63,8 +63,8 @@ def connection_errors(url: str) -> Iterator[None]:
 def check_sqlite_file(url: str) -> None:
     """Open a SQLite file once with the standard library (the async driver would leave a
     thread behind on failure); call it inside ``connection_errors``."""
-    path = url.removeprefix("sqlite://")
-    if url.startswith("sqlite://") and not path.startswith(":memory:"):
+    path = sqlite_file(url)
+    if path is not None and not path.startswith(":memory:"):
         sqlite3.connect(path).close()
 
 
@@ -106,10 +106,10 @@ def claim_sqlite_for_serving(url: str) -> IO[bytes] | None:
     exclusive ``flock`` on ``<file>.serving``, released by the kernel when the process dies.
     Returns the open lock file (keep it referenced), or ``None`` for other databases.
     """
-    config = connection_config(url)
-    if isinstance(config, str) or config["credentials"]["file_path"] == ":memory:":
+    file = sqlite_file(url)
+    if file is None or file == ":memory:":
         return None
-    path = Path(config["credentials"]["file_path"])
+    path = Path(file)
     path.parent.mkdir(parents=True, exist_ok=True)
     claim = open(f"{path}.serving", "ab")  # noqa: SIM115 (held for the process's life)
     try:

@@ -5,15 +5,16 @@ from pathlib import Path
 from aerich import Command
 from tortoise.exceptions import OperationalError
 
-from db.config import tortoise_config
+from db.config import sqlite_file, tortoise_config
 from db.connect import DatabaseNotReady, check_sqlite_file, connection_errors
 
 LOCATION = str(Path(__file__).parent / "migrations")
 
 
 def _create_sqlite_folder(url: str) -> None:
-    if url.startswith("sqlite://") and not url.startswith("sqlite://:memory:"):
-        Path(url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(url)
+    if path is not None and not path.startswith(":memory:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 async def apply_migrations(url: str) -> list[str]:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from db.config import sqlite_file
 from domain.operations.tables import Table
 
 CHUNK = 2000
@@ -29,7 +30,7 @@ def select_all(table: Table) -> str:
 
 def sqlite_path(database_url: str) -> Path:
     """The file behind a ``sqlite://`` URL."""
-    return Path(database_url.removeprefix("sqlite://"))
+    return Path(sqlite_file(database_url) or "")
 
 
 def postgres_dsn(database_url: str) -> str:

@@ -44,6 +44,15 @@ def insert_parts(instance: Model) -> tuple[str, list[str], list[Any]]:
     return meta.db_table, columns, values
 
 
+def update_parts(instance: Model, names: list[str]) -> tuple[str, list[Any]]:
+    """``column = $1, …`` for the fields ``names`` of ``instance``, and their database values
+    as ``Model.save`` would write them (an ``auto_now`` field among them is set to now)."""
+    meta = instance._meta
+    column = meta.fields_db_projection
+    values = [meta.fields_map[n].to_db_value(getattr(instance, n), instance) for n in names]
+    return ", ".join(f"{column[n]} = ${i}" for i, n in enumerate(names, 1)), values
+
+
 def insert_sql(table: str, columns: list[str], first: int = 1) -> str:
     """``INSERT INTO table (columns) VALUES ($first, …)``."""
     marks = ", ".join(f"${first + n}" for n in range(len(columns)))

@@ -53,7 +53,12 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Write one audit event and its outbox rows (call it inside the change's transaction)."""
-    written = event(actor, action, key=key, user_id=user_id, details=details)
+    return await save(event(actor, action, key=key, user_id=user_id, details=details), key)
+
+
+async def save(written: AuditEvent, key: VPNKey | None) -> AuditEvent:
+    """Write an audit event built by ``event`` and its outbox rows (inside the change's
+    transaction)."""
     await written.save()
     if key is not None:
         await outbox.enqueue_for_event(written, key)

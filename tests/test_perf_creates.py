@@ -6,12 +6,15 @@ from typing import Any
 import pytest
 from tortoise import connections
 
+from db import writes
 from db.models import VPNKey
 from domain.context import Context
 from domain.errors import DomainError
-from domain.keys import issuing
+from domain.keys import issuing, provisioning
+from domain.keys.locks import KeyBusy
 
 ACTOR = "api:tests"
+KEY_WRITES = ('INSERT INTO "vpn_keys"', 'UPDATE "vpn_keys"', "UPDATE vpn_keys")
 
 
 @pytest.fixture
@@ -31,6 +34,13 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             return sending
 
         monkeypatch.setattr(client, name, spy())
+    real_with_row = writes.with_row
+
+    async def with_row(statement: str, *args: Any) -> bool:  # one trip past the ORM
+        sent.append(statement)
+        return await real_with_row(statement, *args)
+
+    monkeypatch.setattr(writes, "with_row", with_row)
     return sent
 
 
@@ -38,8 +48,7 @@ async def test_a_create_writes_the_key_row_twice_and_leaves_it_unleased(
     ctx: Context, server, statements: list[str]
 ) -> None:
     key = await issuing.create_key(ctx, server="alpha", actor=ACTOR, name="k")
-    writes = ('INSERT INTO "vpn_keys"', 'UPDATE "vpn_keys"')
-    key_writes = [q for q in statements if q.startswith(writes)]
+    key_writes = [q for q in statements if q.startswith(KEY_WRITES)]
     assert len(key_writes) == 2, key_writes  # staged (leased), then live (lease given back)
     assert "lock_holder" in key_writes[0] and "lock_holder" in key_writes[1]
     stored = await VPNKey.get(id=key.id)
@@ -51,3 +60,20 @@ async def test_a_failed_create_gives_its_lease_back(ctx: Context, server, outlin
     with pytest.raises(DomainError):
         await issuing.create_key(ctx, server="alpha", actor=ACTOR, name="k")
     assert not await VPNKey.filter(lock_holder__isnull=False).exists()
+
+
+async def test_a_create_whose_lease_ran_out_meanwhile_leaves_no_key(
+    ctx: Context, server, outline_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_push = provisioning.push
+
+    async def push_then_lose_the_lease(*args: Any) -> Any:
+        created = await real_push(*args)
+        await VPNKey.filter(state="creating").update(lock_holder="another-process")
+        return created
+
+    monkeypatch.setattr(provisioning, "push", push_then_lose_the_lease)
+    with pytest.raises(KeyBusy):
+        await issuing.create_key(ctx, server="alpha", actor=ACTOR, name="k")
+    assert not await VPNKey.exists()
+    assert outline_server.emulator.keys == {}

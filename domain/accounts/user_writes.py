@@ -41,15 +41,12 @@ async def update(
     seen = {} if force else {name: getattr(user, name) for name in fields}
     before = {name: getattr(user, name) for name in changed}
     user.update_from_dict(fields if force else changed)
-    meta = User._meta
-    names = [*(fields if force else changed), "updated_at"]
-    values = [meta.fields_map[n].to_db_value(getattr(user, n), user) for n in names]
-    column = meta.fields_db_projection
-    sets = ", ".join(f"{column[n]} = ${i}" for i, n in enumerate(names, 1))
+    sets, values = writes.update_parts(user, [*(fields if force else changed), "updated_at"])
+    column = User._meta.fields_db_projection
     same = "IS" if writes.on_sqlite() else "IS NOT DISTINCT FROM"  # NULL-safe equality
-    first = len(names) + 2
+    first = len(values) + 2
     held = "".join(f" AND {column[n]} {same} ${first + i}" for i, n in enumerate(seen))
-    update_sql = f"UPDATE {meta.db_table} SET {sets} WHERE id = ${first - 1}{held}"
+    update_sql = f"UPDATE {User._meta.db_table} SET {sets} WHERE id = ${first - 1}{held}"
     event = audit.event(actor, "user.updated", user_id=user.id, details=changed)
     if await writes.with_row(update_sql, [*values, user.id, *seen.values()], event):
         return True

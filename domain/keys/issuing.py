@@ -15,6 +15,7 @@ from domain.keys.locks import key_lock, staged_key_lock
 from domain.keys.provisioning import KeySpec
 from domain.keys.rules import settle
 from domain.links.signing import LinkSigner
+from domain.notices import outbox
 from domain.servers import registry
 from domain.traffic.unbooked import unbooked_usage
 
@@ -161,15 +162,20 @@ async def _issue(
     async with staged_key_lock(key) as lease:  # the reconciler leaves a key being created be
         settle(key, ctx.now())  # a past expiry or a zero limit issues the key already cut
         created = await provisioning.push(ctx, server, key)
+        provisioning.go_live(key, created)
+        fields = ["access_url", "state", "is_active", "inactive_reason", "updated_at"]
+        fields += lease.release_with(key)
+        event = audit.event(actor, action, key=key, details={"server": server.name})
         try:
-            async with lease.transaction():
-                provisioning.go_live(key, created)
-                fields = ["access_url", "state", "is_active", "inactive_reason", "updated_at"]
-                await key.save(update_fields=fields + lease.release_with(key))
-                await audit.record(actor, action, key=key, details={"server": server.name})
-                if also is not None:
-                    await also(key)
-        except DomainError:  # ``also`` refused (a payment applied elsewhere): no key after all
+            if also is None and not outbox.causes_notices(event, key):
+                await lease.save_with(key, fields, event)  # one round trip
+            else:
+                async with lease.transaction():
+                    await key.save(update_fields=fields)
+                    await audit.save(event, key)
+                    if also is not None:
+                        await also(key)
+        except DomainError:  # the lease ran out, or ``also`` refused: no key after all
             await provisioning.discard(ctx, server, key)
             raise
     key.server = server

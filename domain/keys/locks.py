@@ -40,7 +40,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from db import reads, writes
-from db.models import VPNKey
+from db.models import AuditEvent, VPNKey
 from domain.bounds import MAX_ROW_ID, in_range
 from domain.errors import Conflict, NotFound
 
@@ -88,6 +88,18 @@ class Lease:
             lost = sorted(self.key_ids - {row["id"] for row in held})
             logger.warning("lease of key(s) %s ran out before the change was saved", lost)
             raise KeyBusy("the key was changed meanwhile; try again")
+
+    async def save_with(self, key: VPNKey, names: list[str], event: AuditEvent) -> None:
+        """Save the fields ``names`` of ``key`` and insert ``event`` in one round trip, if
+        the lease is still ours (else ``KeyBusy``): ``transaction`` for a change of one key
+        whose event queues nothing (``outbox.causes_notices``)."""
+        sets, values = writes.update_parts(key, names)
+        held = f"id = ${len(values) + 1} AND lock_holder = ${len(values) + 2}"
+        sql = f"UPDATE {VPNKey._meta.db_table} SET {sets} WHERE {held}"
+        if not await writes.with_row(sql, [*values, key.id, self.holder], event):
+            logger.warning("lease of key %s ran out before the change was saved", key.id)
+            raise KeyBusy("the key was changed meanwhile; try again")
+        self.released = self.releasing
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[BaseDBAsyncClient]:

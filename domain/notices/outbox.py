@@ -134,14 +134,27 @@ async def enqueue_for_event(event: AuditEvent, key: VPNKey) -> None:
     await enqueue(await notices_for_event(event, key))
 
 
-async def notices_for_event(event: AuditEvent, key: VPNKey) -> list[Notice | None]:
-    """The notices an audit event about ``key`` causes, not yet queued."""
+def _wanted(event: AuditEvent, key: VPNKey) -> tuple[bool, bool]:
+    """Whether the event tells the key's owner in Telegram, and whether a webhook."""
     action = event.action
     wanted_tg = action in RULE_KINDS or (
         action in CHANGE_KINDS and event.actor != f"tg:{key.owner_id}"
     )
-    wanted_hook = _settings["webhooks"] and action in WEBHOOK_EVENTS
-    if not (wanted_tg and key.owner_id is not None) and not wanted_hook:
+    return wanted_tg and key.owner_id is not None, _settings["webhooks"] and (
+        action in WEBHOOK_EVENTS
+    )
+
+
+def causes_notices(event: AuditEvent, key: VPNKey) -> bool:
+    """Whether recording ``event`` about ``key`` queues anything in the outbox."""
+    return any(_wanted(event, key))
+
+
+async def notices_for_event(event: AuditEvent, key: VPNKey) -> list[Notice | None]:
+    """The notices an audit event about ``key`` causes, not yet queued."""
+    action = event.action
+    wanted_tg, wanted_hook = _wanted(event, key)
+    if not (wanted_tg or wanted_hook):
         return []
     server = await server_name(key)
     rows: list[Notice | None] = []

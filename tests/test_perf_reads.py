@@ -5,11 +5,15 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
+import asyncpg
+import pytest
 import uvloop
 
 from api.eventloop import loop_factory
+from db import reads
 from domain.settings import Settings
 from tests.api_fixtures import Api
+from tests.conftest import ON_POSTGRES
 from tests.serve_fixtures import start_serving, until_serving
 
 
@@ -65,3 +69,19 @@ async def test_with_the_access_log_off_serving_writes_no_request_line(
     log = served.log.read_text()
     assert "serving on the asyncio event loop" in log
     assert "/healthz" not in log and "/api/user/" not in log
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only")
+async def test_a_pooled_connection_goes_back_without_a_reset_round_trip(db: str) -> None:
+    await reads.fetch("SELECT 4242 AS probe")
+    server = await asyncpg.connect(db.replace("postgres://", "postgresql://"))
+    try:
+        seen = await server.fetch(
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await server.close()
+    last = [row["query"] for row in seen]  # each pooled backend's last statement
+    assert "SELECT 4242 AS probe" in last
+    assert not [query for query in last if "RESET ALL" in query]

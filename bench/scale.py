@@ -1,7 +1,9 @@
 """Scale: 100,000 keys over 10 servers — the expiry sweep's query, one full traffic sync of
 every server (the first: every key new, the expired ones cut), a second one after every key
 moved more bytes (the steady state), and the process's peak RSS; baseline: the same at 1,000
-keys, same run; the syncs also at 10,000 keys, and extrapolated linearly to 1,000,000.
+keys, same run; the syncs also at 10,000 keys, and extrapolated linearly to 1,000,000. Each
+sync's CPU seconds are noted: the service's process (all its threads) and the emulators'
+(one process for all ten servers, on the same cores: a real server's work is its own).
 
 Rows are bulk-inserted; the matching keys (with traffic) are put straight into the state of
 10 emulators, which run in a child process so that the RSS figure is the service code's own.
@@ -45,6 +47,8 @@ class Scale:
     steady_s: float
     sync_cpu_s: float
     steady_cpu_s: float
+    sync_emu_s: float
+    steady_emu_s: float
     rss_mb: float
     peak_mb: float
     booked: int
@@ -57,6 +61,13 @@ def rss_mb(field: str = "VmRSS") -> float:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def reset_peak() -> None:
@@ -146,14 +157,16 @@ async def measure(engine: str, keys: int, servers: int, profile: Path | None = N
         sweep_ms = (time.perf_counter() - started) * 1000
         ctx.clock = utcnow
         with profiled(profile):
-            started, cpu = time.perf_counter(), time.process_time()
+            started, cpu, emu = time.perf_counter(), time.process_time(), cpu_of(pid)
             reports = await sync_traffic(ctx)
             sync_s, sync_cpu_s = time.perf_counter() - started, time.process_time() - cpu
+            sync_emu_s = cpu_of(pid) - emu
         await more_traffic(ctx, pid, rows[-1], seed_id(servers - 1, per_server - 1))
         with profiled(profile and profile.with_name(profile.stem + "-steady.txt")):
-            started, cpu = time.perf_counter(), time.process_time()
+            started, cpu, emu = time.perf_counter(), time.process_time(), cpu_of(pid)
             steady = await sync_traffic(ctx)
             steady_s, steady_cpu_s = time.perf_counter() - started, time.process_time() - cpu
+            steady_emu_s = cpu_of(pid) - emu
         peak = rss_mb("VmHWM")
         await pool.close()
     errors = [r.error for r in reports + steady if r.error]
@@ -163,7 +176,7 @@ async def measure(engine: str, keys: int, servers: int, profile: Path | None = N
     # Every key booked, both times; the expired ones cut by the first sync.
     assert booked == keys and cut == len(found), (booked, cut)
     print(f"steady sync booked {sum(r.keys for r in steady)} keys", flush=True)
-    cpus = (sync_cpu_s, steady_cpu_s)
+    cpus = (sync_cpu_s, steady_cpu_s, sync_emu_s, steady_emu_s)
     return Scale(keys, query_ms, sweep_ms, sync_s, steady_s, *cpus, rss, peak, booked)
 
 
@@ -187,19 +200,27 @@ async def run(args: argparse.Namespace) -> list[Figure]:
             print(f"scale {args.db}: {runs[-1]}", flush=True)
     small, middle, big = ({f: statistics.median(getattr(r, f) for r in runs)
                            for f in ("query_ms", "sweep_ms", "sync_s", "steady_s", "rss_mb",
-                                     "peak_mb")} for runs in rounds)  # fmt: skip
+                                     "peak_mb", "sync_cpu_s", "steady_cpu_s", "sync_emu_s",
+                                     "steady_emu_s")} for runs in rounds)  # fmt: skip
     label, db, million = f"{sizes[0]:,} keys", args.db, 1_000_000 / args.keys
     note = f"({db}, {args.keys:,} keys / {args.servers} servers)"
 
     def sync_figures(field: str, what: str) -> list[Figure]:
-        """The sync at the middle and the big size (targets), and 1,000,000 extrapolated."""
+        """The sync at the middle and the big size (targets), and 1,000,000 extrapolated;
+        with the CPU seconds of the service's process and of the emulators' (medians)."""
         runs = [[getattr(r, field) for r in size] for size in rounds]
         growth = big[field] / middle[field]
+        cpu, emu = field.replace("_s", "_cpu_s"), field.replace("_s", "_emu_s")
+
+        def note(size: dict[str, float], n: int) -> str:
+            spent = f"CPU: service {size[cpu]:.2f} s, emulators {size[emu]:.2f} s"
+            return f"({db}; {spread_of(runs[n])}; {spent})"
+
         return [
             Figure("scale", f"{what}, {sizes[1]:,} keys", middle[field], "s", small[field],
-                   label, "< 5 s", middle[field] < 5, f"({db}; {spread_of(runs[1])})"),
+                   label, "< 5 s", middle[field] < 5, note(middle, 1)),
             Figure("scale", f"{what}, {sizes[2]:,} keys", big[field], "s", small[field],
-                   label, "< 5 s", big[field] < 5, f"({db}; {spread_of(runs[2])})"),
+                   label, "< 5 s", big[field] < 5, note(big, 2)),
             Figure("scale", f"{what}, 1,000,000 keys (linear from {sizes[2]:,})",
                    big[field] * million, "s", small[field], label,
                    note=f"({db}; ×{growth:.1f} for ×10 keys)"),

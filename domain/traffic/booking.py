@@ -6,11 +6,15 @@ alone: the next sync samples it again). The statement returns the ids it wrote â
 trip per chunk, no read-back â€” so the 80 % notices go exactly to the keys this sync booked.
 """
 
+from collections.abc import Callable
+
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from db.models import KeyState, VPNKey, VPNServer
 from domain.notices import outbox
+from domain.traffic import history
+from domain.traffic.history import Spread
 from domain.traffic.sampling import Sample, crossed_80, notice_at_80
 
 _SET = 'SET "traffic_used" = v.used, "usage_baseline" = v.base'
@@ -36,37 +40,55 @@ _SQLITE = (
 
 
 async def _update(conn: BaseDBAsyncClient, srv: VPNServer, samples: list[Sample]) -> set[int]:
-    rows = [
-        (k.id, k.traffic_used + s.counted, s.baseline, k.traffic_used, k.usage_baseline)
-        for s in samples
-        for k in (s.key,)
-    ]
-    remote_ids = [s.key.remote_id for s in samples]
+    keys = [s.key for s in samples]
     if conn.capabilities.dialect == "postgres":
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        each = len(rows)
-        values = [*columns, remote_ids, [srv.id] * each, [KeyState.LIVE.value] * each]
+        each = len(keys)
+        values = [
+            [k.id for k in keys],
+            [k.traffic_used + s.counted for k, s in zip(keys, samples, strict=True)],
+            [s.baseline for s in samples],
+            [k.traffic_used for k in keys],
+            [k.usage_baseline for k in keys],
+            [k.remote_id for k in keys],
+            [srv.id] * each,
+            [KeyState.LIVE.value] * each,
+        ]
         statement = _POSTGRES
     else:
-        values = [v for row, rid in zip(rows, remote_ids, strict=True) for v in (*row, rid)]
+        values = [
+            v
+            for k, s in zip(keys, samples, strict=True)
+            for v in (
+                k.id, k.traffic_used + s.counted, s.baseline, k.traffic_used, k.usage_baseline,
+                k.remote_id,
+            )
+        ]  # fmt: skip
         values += [srv.id, KeyState.LIVE.value]
-        statement = _SQLITE.format(rows=", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows)))
+        statement = _SQLITE.format(rows=", ".join(["(?, ?, ?, ?, ?, ?)"] * len(keys)))
+    # (``execute_query`` on asyncpg drops what an ``UPDATE`` returns.)
     return {row["id"] for row in await conn.execute_query_dict(statement, values)}
 
 
-async def write(srv: VPNServer, samples: list[Sample]) -> set[int]:
+async def write(
+    srv: VPNServer, samples: list[Sample], hours: Callable[[Sample], Spread] | None = None
+) -> set[int]:
     """Book a chunk of samples in one transaction; the ids of the keys actually written
-    (their rows' ``traffic_used`` and ``usage_baseline`` are updated in place)."""
+    (their rows' ``traffic_used`` and ``usage_baseline`` are updated in place). With
+    ``hours``, each written sample's bytes go to the hourly history in the same transaction,
+    spread as ``hours`` says."""
     async with in_transaction() as conn:
         written = await _update(conn, srv, samples)
-        before = {}
+        before, spreads = {}, {}
         for sample in samples:
             key, used_before = sample.key, sample.key.traffic_used
             if key.id not in written:
                 continue
             key.traffic_used, key.usage_baseline = used_before + sample.counted, sample.baseline
+            if hours is not None:
+                spreads[key.id] = hours(sample)
             if crossed_80(key.traffic_limit, used_before, key.traffic_used):
                 before[key.id] = used_before
+        await history.add(spreads)
         if before:
             keys = await VPNKey.filter(id__in=list(before))
             await outbox.enqueue([notice_at_80(k, srv.name, before[k.id]) for k in keys])

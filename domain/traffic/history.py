@@ -26,8 +26,8 @@ _ON_CONFLICT = (
     'ON CONFLICT ("key_id", "hour") DO UPDATE '
     'SET "bytes" = "traffic_buckets"."bytes" + EXCLUDED."bytes"'
 )
-_UPSERT = 'INSERT INTO "traffic_buckets" ("key_id", "hour", "bytes") VALUES ({0}, {1}, {2}) '
-_UPSERT += _ON_CONFLICT
+_UPSERT_VALUES = 'INSERT INTO "traffic_buckets" ("key_id", "hour", "bytes") VALUES {0} '
+_UPSERT_VALUES += _ON_CONFLICT
 _UPSERT_ARRAYS = (
     'INSERT INTO "traffic_buckets" ("key_id", "hour", "bytes") '
     "SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::bigint[]) " + _ON_CONFLICT
@@ -70,6 +70,9 @@ def spread(nbytes: int, start: datetime, end: datetime) -> Spread:
     """``nbytes`` spread evenly over ``(start, end]`` in hourly parts that sum to ``nbytes``."""
     if nbytes <= 0:
         return {}
+    first = floor_hour(start)
+    if start < end <= first + HOUR:  # within one hour (a new key's first sync, say)
+        return {first: nbytes}
     total, hours = _plan(start, end)
     if len(hours) == 1:
         return {hours[0][0]: nbytes}
@@ -108,8 +111,9 @@ async def aged(server_id: int, start: datetime, end: datetime) -> dict[int, int]
 
 
 async def add(parts: dict[int, Spread]) -> None:
-    """Add counted traffic (key id -> hourly parts) to the history: one upsert per row
-    (SQLite: ``executemany``; PostgreSQL: a statement per chunk, the rows as arrays)."""
+    """Add counted traffic (key id -> hourly parts) to the history: one upsert per chunk of
+    rows (PostgreSQL: the rows as arrays; SQLite: a ``VALUES`` list). Call it inside the
+    transaction that books the same bytes."""
     hours = _to_db({hour for spread_ in parts.values() for hour in spread_})
     rows = [
         (key_id, hours[hour], nbytes)
@@ -123,7 +127,8 @@ async def add(parts: dict[int, Spread]) -> None:
             columns = [list(column) for column in zip(*chunk, strict=True)]
             await conn.execute_query(_UPSERT_ARRAYS, columns)
         else:
-            await conn.execute_many(_UPSERT.format("?", "?", "?"), chunk)
+            statement = _UPSERT_VALUES.format(", ".join(["(?, ?, ?)"] * len(chunk)))
+            await conn.execute_query(statement, [v for row in chunk for v in row])
 
 
 async def forget_before(server_id: int, moment: datetime) -> None:

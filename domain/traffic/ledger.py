@@ -12,9 +12,12 @@ server lost its counters: everything it reports now is new. A server that could 
 reached is simply sampled over a longer interval next time.
 """
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from db.models import VPNServer
 from domain.concurrency import bounded
@@ -77,11 +80,16 @@ async def sync_server(ctx: Context, srv: VPNServer, report: SyncReport) -> None:
     """Sample one server and book every live key's new usage; then apply the quota."""
     now = ctx.now()
     client = remote.backend(ctx, srv)
-    counters = await remote.call(srv, client.usage())
-    keys = await live_rows(srv.id)
-    if ctx.scrape_seconds > 0 and await _sync_scraped(ctx, srv, client, keys, counters, report):
-        return
-    since, until = await _usage_since(srv, client, now)
+    usage, rows = remote.call(srv, client.usage()), live_rows(srv.id)
+    if ctx.scrape_seconds > 0:
+        counters, keys = await _together(usage, rows)
+        if await _sync_scraped(ctx, srv, client, keys, counters, report):
+            return
+        since, until = await _usage_since(srv, client, now)
+    else:  # exact counts: the window is asked for at once too
+        counters, keys, (since, until) = await _together(
+            usage, rows, _usage_since(srv, client, now)
+        )
     if since is not None:
         report.method = "since"
         samples = from_since(keys, counters, since)
@@ -100,6 +108,20 @@ async def sync_server(ctx: Context, srv: VPNServer, report: SyncReport) -> None:
     await VPNServer.filter(id=srv.id).update(last_synced_at=until)
     await history.forget_before(srv.id, until - history.KEEP)
     await _enforce(ctx, booked, report)
+
+
+async def _together(*steps: Awaitable[Any]) -> list[Any]:
+    """Await ``steps`` at once (the server's answers and the database's rows); the first
+    failure cancels the others and is raised."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        return [await task for task in tasks]
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()  # a second failure is not reported as never retrieved
 
 
 async def _sync_scraped(
@@ -155,24 +177,25 @@ async def _book(
     report: SyncReport,
 ) -> list[tuple[KeyRow, int | None]]:
     """Write each key's new usage and baseline; returns (key, server limit before) pairs."""
-    limits = {sample.key.id: remote.server_limit(sample.key) for sample in samples}
+    limits = [(s.key, remote.server_limit(s.key)) for s in samples]
     changed = [s for s in samples if s.counted or s.baseline != s.key.usage_baseline]
+    hours = None
+    if report.method == "counters":  # the only syncs that read the history
+
+        def hours(sample: Sample) -> history.Spread:
+            created = sample.key.created_at
+            begin = created if previous is None or previous < created else previous
+            return history.spread(sample.counted, begin, until)
+
     written: set[int] = set()
     for start in range(0, len(changed), CHUNK):
-        written |= await booking.write(srv, changed[start : start + CHUNK])
-    spreads: dict[int, history.Spread] = {}
-    for sample in changed:
-        if sample.key.id in written:
-            key = sample.key
-            report.counted += sample.counted
-            report.keys += bool(sample.counted)
-            if report.method == "counters":  # the only syncs that read the history
-                begin = max(previous or key.created_at, key.created_at)
-                spreads[key.id] = history.spread(sample.counted, begin, until)
-    await history.add(spreads)
+        written |= await booking.write(srv, changed[start : start + CHUNK], hours)
+    done = [s.counted for s in changed if s.key.id in written]
+    report.counted += sum(done)
+    report.keys += len(done) - done.count(0)
     # A key changed meanwhile (refreshed, deleted…) is skipped: it is sampled again next time.
-    skipped = {s.key.id for s in changed} - written
-    return [(s.key, limits[s.key.id]) for s in samples if s.key.id not in skipped]
+    skipped = {s.key.id for s in changed}.difference(written)
+    return [pair for pair in limits if pair[0].id not in skipped] if skipped else limits
 
 
 async def _enforce(

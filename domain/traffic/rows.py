@@ -41,10 +41,13 @@ class KeyRow:
     created_at: datetime
 
 
-_SELECT = (
-    "SELECT " + ", ".join(f'"{name}"' for name in FIELDS) + ' FROM "vpn_keys" '
-    'WHERE "server_id" = {0} AND "state" = {1}'
-)
+_SELECT = "SELECT " + ", ".join(f'"{name}"' for name in FIELDS) + ' FROM "vpn_keys" WHERE '
+# SQLite, without statistics, would search the ``(state, valid_until)`` index (every live key
+# of every server) and filter by server; ``+`` leaves it the ``(server, remote_id)`` one.
+_BY_SERVER = {
+    "postgres": _SELECT + '"server_id" = $1 AND "state" = $2',
+    "sqlite": _SELECT + '"server_id" = ? AND +"state" = ?',
+}
 
 
 def as_moment(value: datetime | str | None) -> datetime | None:
@@ -58,14 +61,13 @@ def as_moment(value: datetime | str | None) -> datetime | None:
 async def live_rows(server_id: int) -> list[KeyRow]:
     """Every live key of a server, as rows (one plain query; no ORM conversion)."""
     conn = connections.get("default")
-    marks = ("$1", "$2") if conn.capabilities.dialect == "postgres" else ("?", "?")
-    _, records = await conn.execute_query(_SELECT.format(*marks), [server_id, KeyState.LIVE.value])
-    reasons = {reason.value: reason for reason in InactiveReason}
-    rows = []
-    for key_id, remote_id, used, baseline, limit, active, reason, until, created in records:
-        moments = as_moment(until), as_moment(created)
-        reason = reasons[reason] if reason else None
-        rows.append(
-            KeyRow(key_id, remote_id, used, baseline, limit, bool(active), reason, *moments)
-        )
-    return rows
+    query = _BY_SERVER[conn.capabilities.dialect]
+    _, records = await conn.execute_query(query, [server_id, KeyState.LIVE.value])
+    reasons: dict[str | None, InactiveReason | None] = {r.value: r for r in InactiveReason}
+    reasons[None] = reasons[""] = None
+    moment = as_moment
+    return [
+        KeyRow(key_id, remote_id, used, base, limit, bool(on), reasons[why], moment(until),
+               moment(created))
+        for key_id, remote_id, used, base, limit, on, why, until, created in records
+    ]  # fmt: skip

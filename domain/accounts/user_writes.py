@@ -40,8 +40,9 @@ async def update(
     to date). ``force``: write every one of ``fields``, whatever the row holds."""
     seen = {} if force else {name: getattr(user, name) for name in fields}
     before = {name: getattr(user, name) for name in changed}
-    user.update_from_dict(fields if force else changed)
-    sets, values = writes.update_parts(user, [*(fields if force else changed), "updated_at"])
+    written = fields if force else changed
+    user.update_from_dict(written)
+    sets, values = writes.update_parts(user, [*written, "updated_at"])
     column = User._meta.fields_db_projection
     same = "IS" if writes.on_sqlite() else "IS NOT DISTINCT FROM"  # NULL-safe equality
     first = len(values) + 2

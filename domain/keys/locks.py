@@ -86,8 +86,7 @@ class Lease:
         held = await reads.fetch(sql, self.holder, *ids)
         if len(held) != len(self.key_ids):
             lost = sorted(self.key_ids - {row["id"] for row in held})
-            logger.warning("lease of key(s) %s ran out before the change was saved", lost)
-            raise KeyBusy("the key was changed meanwhile; try again")
+            raise _lost(lost)
 
     async def save_with(self, key: VPNKey, names: list[str], event: AuditEvent) -> None:
         """Save the fields ``names`` of ``key`` and insert ``event`` in one round trip, if
@@ -97,8 +96,7 @@ class Lease:
         held = f"id = ${len(values) + 1} AND lock_holder = ${len(values) + 2}"
         sql = f"UPDATE {VPNKey._meta.db_table} SET {sets} WHERE {held}"
         if not await writes.with_row(sql, [*values, key.id, self.holder], event):
-            logger.warning("lease of key %s ran out before the change was saved", key.id)
-            raise KeyBusy("the key was changed meanwhile; try again")
+            raise _lost([key.id])
         self.released = self.releasing
 
     @asynccontextmanager
@@ -108,6 +106,12 @@ class Lease:
             await self.confirm()
             yield conn
         self.released = self.releasing  # committed: a lease given back in it is gone
+
+
+def _lost(key_ids: list[int]) -> KeyBusy:
+    """The refusal of a change whose lease ran out before it was saved (logged)."""
+    logger.warning("lease of key(s) %s ran out before the change was saved", key_ids)
+    return KeyBusy("the key was changed meanwhile; try again")
 
 
 def _now() -> datetime:

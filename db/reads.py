@@ -20,6 +20,7 @@ from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import OperationalError
+from tortoise.fields import DatetimeField
 from tortoise.models import Model
 
 Row = dict[str, Any]
@@ -67,8 +68,24 @@ async def fetch(sql: str, *params: Any) -> list[Row]:
 
 
 def as_model(model: type[M], row: Row) -> M:
-    """A model instance from a row of all its columns, converted as the ORM's own reads do."""
+    """A model instance from a row of all its columns, converted as the ORM's own reads do
+    (SQLite's timestamp text is parsed by ``datetime.fromisoformat`` first: the same moment
+    at a fraction of the cost of the ORM's parser)."""
+    for column in _timestamp_columns(model):
+        if row[column].__class__ is str:
+            row[column] = datetime.fromisoformat(row[column])
     return model._init_from_db(**row)
+
+
+@functools.cache
+def _timestamp_columns(model: type[Model]) -> tuple[str, ...]:
+    meta = model._meta
+    fields = meta.fields_map
+    return tuple(
+        column
+        for name, column in meta.fields_db_projection.items()
+        if isinstance(fields[name], DatetimeField)
+    )
 
 
 def close() -> None:

@@ -5,19 +5,24 @@ Through the ORM a transaction of two inserts is six round trips (``BEGIN``, the 
 the ORM's own field conversions (``insert_parts``: defaults and ``auto_now`` timestamps as
 ``Model.save`` would write them) and then written:
 
-* on SQLite by ``sqlite_transaction``: a function run in the database thread that does
-  ``BEGIN IMMEDIATE`` … ``COMMIT`` on the ORM's connection, under the ORM's lock;
+* on SQLite by ``sqlite_transaction``: a function run in the database thread inside
+  ``BEGIN IMMEDIATE`` … ``COMMIT`` on the ORM's connection, under the ORM's lock, committed
+  together with the ones concurrent callers asked for meanwhile (group commit: one wait for
+  the disk for all of them);
 * on PostgreSQL as one statement (a data-modifying CTE chains the writes), which is a
   transaction by itself.
 
 Not for use inside an ORM transaction (``in_transaction``).
 """
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from tortoise import connections
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.models import Model
@@ -64,28 +69,129 @@ def saved(instance: Model) -> None:
     instance._saved_in_db = True
 
 
-def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+Work = Callable[[sqlite3.Connection], Any]
+
+
+class _Group:
+    """Group commit on SQLite: the transactions asked for while one is committing are
+    committed together, in one ``BEGIN IMMEDIATE`` … ``COMMIT`` (one wait for the disk), each
+    in a savepoint of its own so that one that fails is undone alone. Every caller's answer
+    waits for the commit: a result means it is written. A caller that finds nothing being
+    committed commits its own transaction at once, in its own task."""
+
+    def __init__(self, client: SqliteClient) -> None:
+        self.client = client
+        self.busy = False
+        self.queued: list[tuple[Work, asyncio.Future[Any]]] = []
+        self.flusher: asyncio.Task[None] | None = None  # held: the loop keeps tasks weakly
+
+    async def run(self, work: Work) -> Any:
+        if self.busy:
+            future = asyncio.get_running_loop().create_future()
+            self.queued.append((work, future))
+            return await future
+        self.busy = True
+        try:
+            ((ok, value),) = await self._execute([work])
+        finally:
+            if self.queued:  # arrived meanwhile: committed together, by a task of their own
+                self.flusher = asyncio.create_task(self._flush())
+            else:
+                self.busy = False
+        if not ok:
+            raise _translated(value)
+        return value
+
+    async def _execute(self, works: list[Work]) -> list[tuple[bool, Any]]:
+        """``(True, result)`` or ``(False, exception)`` per work, once committed."""
+        try:
+            async with self.client.acquire_connection() as conn:  # the ORM's lock
+                # aiosqlite runs a function in its thread with ``_execute`` (its every call does).
+                return await conn._execute(_run, conn._conn, works)
+        except Exception as exc:  # BEGIN or COMMIT failed: nothing of these is written
+            return [(False, exc)] * len(works)
+
+    async def _flush(self) -> None:
+        batch: list[tuple[Work, asyncio.Future[Any]]] = []
+        try:
+            while self.queued:
+                batch, self.queued = self.queued, []
+                outcomes = await self._execute([work for work, _ in batch])
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if future.done():  # its caller gave up waiting; the write stands
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(_translated(value))
+        except BaseException:  # cancelled (shutting down): nobody waits in vain
+            for _, future in batch + self.queued:
+                future.cancel()
+            raise
+        finally:
+            self.busy, self.flusher = False, None
+
+
+_groups: WeakKeyDictionary[SqliteClient, _Group] = WeakKeyDictionary()
+
+
+def _run(conn: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, Any]]:
+    """The works in one transaction (several: each in a savepoint), in the SQLite thread."""
+    outcomes: list[tuple[bool, Any]] = []
+    alone = len(works) == 1
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = work(conn)
+        for work in works:
+            if not alone:
+                conn.execute("SAVEPOINT work")
+            try:
+                outcomes.append((True, work(conn)))
+            except Exception as exc:
+                conn.execute("ROLLBACK" if alone else "ROLLBACK TO work")
+                if alone:
+                    return [(False, exc)]
+                outcomes.append((False, exc))
+            if not alone:
+                conn.execute("RELEASE work")
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
-    return result
+    return outcomes
+
+
+def _translated(exc: Exception) -> Exception:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return IntegrityError(exc)
+    if isinstance(exc, sqlite3.OperationalError):
+        return OperationalError(exc)
+    return exc
 
 
 async def sqlite_transaction(work: Callable[[sqlite3.Connection], T]) -> T:
-    """Run ``work(connection)`` as one transaction in the SQLite thread: one hand-off."""
+    """Run ``work(connection)`` in the SQLite thread as a transaction of its own, committed
+    together with those of concurrent callers (``_Group``)."""
     client = connections.get("default")
-    async with client.acquire_connection() as conn:  # the ORM's lock: no other statement
-        try:
-            # aiosqlite runs a function in its thread with ``_execute`` (its every call does).
-            return await conn._execute(_transaction, conn._conn, work)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except sqlite3.OperationalError as exc:
-            raise OperationalError(exc) from exc
+    group = _groups.get(client)
+    if group is None:
+        group = _groups[client] = _Group(client)
+    return await group.run(work)
+
+
+async def insert(instance: Model) -> None:
+    """Insert a new row as ``instance.save()`` would; on SQLite committed with concurrent
+    writes (``sqlite_transaction``). Raises ``IntegrityError`` as the ORM does."""
+    client = connections.get("default")
+    if not isinstance(client, SqliteClient) or isinstance(client, TransactionalDBClient):
+        await instance.save()
+        return
+    table, columns, values = insert_parts(instance)
+    sql = sqlite_sql(insert_sql(table, columns))
+    rowid = await sqlite_transaction(lambda conn: conn.execute(sql, values).lastrowid)
+    if instance.pk is None:
+        instance.pk = rowid
+    saved(instance)
 
 
 async def with_row(statement: str, params: list[Any], row: Model) -> bool:

@@ -141,6 +141,15 @@ async def test_list_and_get_return_what_the_server_holds(client: OutlineClient) 
     assert listed["1"].limit == 10
 
 
+async def test_a_name_orjson_refuses_is_still_read(
+    client: OutlineClient, outline_server: RunningEmulator
+) -> None:
+    await client.create_key("1", name="k", limit=None)
+    outline_server.emulator.keys["1"]["name"] = "half \ud800 a pair"  # sent as "\ud800"
+    (listed,) = await client.list_keys()
+    assert listed.name == "half \ud800 a pair"
+
+
 async def test_rename_and_delete_change_the_server(
     client: OutlineClient, outline_server: RunningEmulator
 ) -> None:

@@ -1,6 +1,7 @@
 """The create path writes each thing once: the staged row is inserted already leased and its
 last save gives the lease back, so a create commits twice (staged, live) and no more."""
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,13 +15,25 @@ from domain.keys import issuing, provisioning
 from domain.keys.locks import KeyBusy
 
 ACTOR = "api:tests"
-KEY_WRITES = ('INSERT INTO "vpn_keys"', 'UPDATE "vpn_keys"', "UPDATE vpn_keys")
+KEY_WRITES = (
+    'INSERT INTO "vpn_keys"',
+    "INSERT INTO vpn_keys",
+    'UPDATE "vpn_keys"',
+    "UPDATE vpn_keys",
+)
 
 
 @pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every SQL statement the ORM sends."""
+async def statements(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[str]]:
+    """Every SQL statement sent to the database: on SQLite as its connection runs them
+    (the ORM's and ``db.writes``' alike), on PostgreSQL as the ORM and ``with_row`` send them."""
     sent: list[str] = []
+    if writes.on_sqlite():
+        conn = connections.get("default")._connection
+        await conn._execute(conn._conn.set_trace_callback, sent.append)  # in its thread
+        yield sent
+        await conn._execute(conn._conn.set_trace_callback, None)
+        return
     mro = type(connections.get("default")).__mro__
     for name in ("execute_query", "execute_query_dict", "execute_insert"):
         client = next(klass for klass in mro if name in vars(klass))  # transactions' too
@@ -41,7 +54,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return await real_with_row(statement, *args)
 
     monkeypatch.setattr(writes, "with_row", with_row)
-    return sent
+    yield sent
 
 
 async def test_a_create_writes_the_key_row_twice_and_leaves_it_unleased(

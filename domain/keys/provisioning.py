@@ -12,6 +12,7 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
+from db import writes
 from db.models import KeyState, TrafficReset, User, VPNKey, VPNServer
 from domain.context import Context
 from domain.errors import DomainError
@@ -51,7 +52,7 @@ async def stage(server: VPNServer, spec: KeySpec) -> VPNKey:
 
 
 async def _insert(server: VPNServer, spec: KeySpec, remote_id: str) -> VPNKey:
-    return await VPNKey.create(
+    key = VPNKey(
         server=server,
         remote_id=remote_id,
         link_id=new_link_id(),
@@ -69,6 +70,8 @@ async def _insert(server: VPNServer, spec: KeySpec, remote_id: str) -> VPNKey:
         period_started_at=spec.period_started_at,
         **locks.new_lease(),
     )
+    await writes.insert(key)  # on SQLite committed together with concurrent creates
+    return key
 
 
 async def push(ctx: Context, server: VPNServer, key: VPNKey) -> RemoteKey:

@@ -70,6 +70,8 @@ def js_number(text: str) -> float:
 
 def js_parse_int(text: str) -> int | None:
     """JavaScript ``parseInt(text)``: the leading integer, or ``None`` for NaN."""
+    if text.isascii() and text.isdigit():  # the common case: a plain decimal id
+        return int(text)
     match = re.match(r"\s*([+-]?)(0[xX])?([0-9a-fA-F]*)", text)
     assert match is not None
     sign, hex_prefix, digits = match.groups()

@@ -291,9 +291,13 @@ class OutlineEmulator:
         now = self.clock()
         while self.next_enforcement <= now:
             self.next_enforcement += ENFORCEMENT_SECONDS
+        if self.default_limit is None:  # only keys with a limit of their own can be over one
+            limited = (key_id for key_id, record in self.keys.items() if record.get("dataLimit"))
+        else:
+            limited = iter(self.keys)
         self.over_limit = {
             key_id
-            for key_id in self.keys
+            for key_id in limited
             if (limit := self.effective_limit(key_id)) is not None
             and self.usage_30d(key_id) >= limit
         }

@@ -5,6 +5,7 @@ ss-server keeps ``shadowsocks_data_bytes{access_key, dir, proto}``; Outline sums
 starts every counter again at zero). Windows are half-open ``(start, end]``.
 """
 
+import math
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -65,6 +66,21 @@ class TrafficLedger:
         """Bytes per key id in ``(start, end]``, only ids with traffic."""
         sums = {key_id: self.total(key_id, start, end) for key_id in self._events}
         return {key_id: n for key_id, n in sums.items() if n > 0}
+
+    def activity(self, start: float, end: float) -> dict[str, tuple[int, float]]:
+        """Bytes and the time of the last traffic per key id in ``(start, end]``, in one pass;
+        only ids with traffic."""
+        found = {}
+        for key_id, by in self._events.items():
+            nbytes, last = 0, -math.inf
+            for events in by.values():
+                first, after = bisect_right(events.times, start), bisect_right(events.times, end)
+                if after > first:
+                    nbytes += events.totals[after - 1] - (events.totals[first - 1] if first else 0)
+                    last = max(last, events.times[after - 1])
+            if nbytes > 0:
+                found[key_id] = (nbytes, last)
+        return found
 
     def last_seen(self, key_id: str, start: float, end: float) -> float | None:
         """When ``key_id`` last moved bytes in ``(start, end]``."""

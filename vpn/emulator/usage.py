@@ -64,12 +64,9 @@ class ExactUsage:
         """``GET /experimental/server/metrics``: the bytes of the last ``seconds``."""
         now = self.clock()
         start = now - seconds
-        totals = self.counters.totals(start, now)
-        entries = [
-            _entry(key_id, n, self.counters.last_seen(key_id, start, now))
-            for key_id, n in totals.items()
-        ]
-        return {"server": _server(sum(totals.values()), 0), "accessKeys": entries}
+        activity = self.counters.activity(start, now)
+        entries = [_entry(key_id, n, last) for key_id, (n, last) in activity.items()]
+        return {"server": _server(sum(n for n, _ in activity.values()), 0), "accessKeys": entries}
 
 
 class PrometheusUsage:

@@ -69,8 +69,8 @@ async def fetch(sql: str, *params: Any) -> list[Row]:
 
 def as_model(model: type[M], row: Row) -> M:
     """A model instance from a row of all its columns, converted as the ORM's own reads do
-    (SQLite's timestamp text is parsed by ``datetime.fromisoformat`` first: the same moment
-    at a fraction of the cost of the ORM's parser)."""
+    (SQLite's timestamp text is parsed in ``row`` by ``datetime.fromisoformat`` first: the
+    same moment at a fraction of the cost of the ORM's parser)."""
     for column in _timestamp_columns(model):
         if row[column].__class__ is str:
             row[column] = datetime.fromisoformat(row[column])

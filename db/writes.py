@@ -136,23 +136,18 @@ _groups: WeakKeyDictionary[SqliteClient, _Group] = WeakKeyDictionary()
 
 
 def _run(conn: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, Any]]:
-    """The works in one transaction (several: each in a savepoint), in the SQLite thread."""
+    """The works in one transaction, each in a savepoint of its own, in the SQLite thread."""
     outcomes: list[tuple[bool, Any]] = []
-    alone = len(works) == 1
     conn.execute("BEGIN IMMEDIATE")
     try:
         for work in works:
-            if not alone:
-                conn.execute("SAVEPOINT work")
+            conn.execute("SAVEPOINT work")
             try:
                 outcomes.append((True, work(conn)))
             except Exception as exc:
-                conn.execute("ROLLBACK" if alone else "ROLLBACK TO work")
-                if alone:
-                    return [(False, exc)]
+                conn.execute("ROLLBACK TO work")
                 outcomes.append((False, exc))
-            if not alone:
-                conn.execute("RELEASE work")
+            conn.execute("RELEASE work")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

@@ -64,8 +64,7 @@ class TrafficLedger:
 
     def totals(self, start: float, end: float) -> dict[str, int]:
         """Bytes per key id in ``(start, end]``, only ids with traffic."""
-        sums = {key_id: self.total(key_id, start, end) for key_id in self._events}
-        return {key_id: n for key_id, n in sums.items() if n > 0}
+        return {key_id: nbytes for key_id, (nbytes, _) in self.activity(start, end).items()}
 
     def activity(self, start: float, end: float) -> dict[str, tuple[int, float]]:
         """Bytes and the time of the last traffic per key id in ``(start, end]``, in one pass;

@@ -10,12 +10,14 @@ not settle it, the key is read back (``GET /access-keys/{id}``). A call whose an
 * ``create``: the created key, or an error after which the server holds no such key (one
   that appears later anyway is an orphan for the reconciler; the caller drops its row).
 * ``apply`` (rename, limit): done, or an error when the server holds the old value, or when
-  even the read-back fails (``ChangeUnconfirmed``; the database keeps the old intent and the
-  reconciler puts it back).
+  even the read-back fails (``ChangeUnconfirmed``: nobody knows which value the server holds
+  until the reconciler's next round; the database keeps the old one, and the reconciler sets
+  that on the server again).
 * ``delete``: ``True`` when the key is gone, an error when the server still holds it, and
-  ``False`` when not even the read-back answers. The caller then goes on as if deleted (the
-  reconciler deletes what is left, as an orphan): a delete that may have happened is never
-  undone, so no key a caller asked to delete comes back.
+  ``False`` when not even the read-back answers (logged). A caller that goes on as if
+  deleted leaves the server's key, if it is still there, to the reconciler, which deletes it
+  as an orphan: a delete that may have happened is never undone, so no key a caller asked
+  to delete comes back.
 """
 
 import logging
@@ -68,9 +70,11 @@ class _Tries:
         raise AssertionError("tenacity re-raises the last error")
 
 
-def _unconfirmed(server: VPNServer) -> ChangeUnconfirmed:
+def _unconfirmed(server: VPNServer, what: str, after: str) -> ChangeUnconfirmed:
+    """``what`` may or may not have happened; ``after``: what the caller leaves behind."""
     return ChangeUnconfirmed(
-        f"VPN server '{server.name}' did not confirm the change; it is put back as it was",
+        f"VPN server '{server.name}' did not confirm {what} and could not be asked about it; "
+        + after,
         server=server.name,
     )
 
@@ -102,7 +106,8 @@ async def create(server: VPNServer, client: Backend, key: VPNKey) -> RemoteKey:
         except VpnNotFound:
             raise remote.domain_error(server, exc) from None
         except VpnError:
-            raise _unconfirmed(server) from None
+            after = "nothing was created (a key it may have made is deleted again)"
+            raise _unconfirmed(server, "the new key", after) from None
 
 
 async def _made(client: Backend, remote_id: str) -> RemoteKey:
@@ -131,7 +136,8 @@ async def apply(
         try:
             found = await client.get_key(remote_id)
         except VpnError:
-            raise _unconfirmed(server) from None
+            after = "the key keeps its old value here and the reconciler sets it there again"
+            raise _unconfirmed(server, "the change", after) from None
         if not done(found):
             raise remote.domain_error(server, exc) from None
 
@@ -154,7 +160,12 @@ async def delete(server: VPNServer, client: Backend, remote_id: str) -> bool:
         except VpnNotFound:
             return True
         except VpnError:
-            logger.warning("server %s did not confirm a delete; the reconciler ends it", server)
+            logger.warning(
+                "server %s did not confirm deleting key %s, nor answer whether it holds it; "
+                "a key left there is deleted by the reconciler",
+                server.name,
+                remote_id,
+            )
             return False
         raise remote.domain_error(server, exc) from None
     return True

@@ -4,12 +4,15 @@
 * moves to the server still ``pending`` after ``ctx.stale_after`` are rolled back (the new
   copy is deleted; the key never left its old server), fresher ones are left alone;
 * server keys of this installation that no live row holds are deleted (orphans); so are
-  legacy-scheme keys (``73…``) whose row here says they were deleted;
+  legacy-scheme keys (``73…``) whose row here says they were deleted; a key that a row of
+  another registration of the same Outline server holds (a legacy database may have one
+  server under two names) is never an orphan;
 * live keys missing on the server are re-created with the same credentials, or flagged;
 * live keys whose name or limit differ on the server get the database's values again.
 Other keys are never touched: legacy-scheme keys this database never held may be another
 installation's and are only reported (``unclaimed``). A server that answers with another
-``serverId`` than the one registered is not touched at all (see ``server update``).
+``serverId`` than the one registered, or that is registered twice, is not touched at all
+(see ``server update`` and ``server remove``).
 """
 
 import logging
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 from db.models import KeyState, VPNKey, VPNServer
 from domain import audit
 from domain.context import Context
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError, NotFound, ServerTimeout, ServerUnavailable
 from domain.keys import installation, moves, provisioning, remote
 from domain.keys.locks import KeyBusy, key_lock
 from domain.servers import registry
@@ -26,6 +29,7 @@ from vpn.backends import Backend, RemoteKey
 from vpn.ssurl import parse_access_url
 
 logger = logging.getLogger(__name__)
+_UNREACHABLE = {ServerUnavailable.code, ServerTimeout.code}
 
 
 @dataclass
@@ -40,11 +44,17 @@ class ReconcileReport:
     missing: list[int] = field(default_factory=list)
     unclaimed: list[str] = field(default_factory=list)
     error: str | None = None
+    error_code: str | None = None
 
     @property
     def changed(self) -> bool:
         """Whether anything was (or, in a dry run, would be) repaired."""
         return bool(self.rolled_back or self.orphans_deleted or self.recreated or self.reapplied)
+
+    @property
+    def unreachable(self) -> bool:
+        """Whether the error was the server not answering (rather than a refusal to touch it)."""
+        return self.error_code in _UNREACHABLE
 
 
 async def reconcile(
@@ -62,8 +72,10 @@ async def reconcile(
         try:
             await _reconcile_server(ctx, srv, report, dry_run=dry_run, actor=actor)
         except DomainError as exc:
-            report.error = exc.message
-        if report.changed or report.missing or report.unclaimed or report.error:
+            report.error, report.error_code = exc.message, exc.code
+        if report.error and not report.unreachable:  # the operator has to act
+            logger.warning("reconcile %s: not reconciled: %s", srv.name, report.error)
+        elif report.changed or report.missing or report.unclaimed or report.error:
             logger.info("reconcile %s: %s", srv.name, report)
         reports.append(report)
     return reports
@@ -91,7 +103,22 @@ async def _reconcile_server(
             _judge(key, found, report)
         else:
             await _repair(ctx, client, key, found, report, actor)
-    await _delete_orphans(srv, client, remote_keys.keys() - keep, report, dry_run=dry_run)
+    unheld = remote_keys.keys() - keep
+    unheld -= await _held_by_twins(ctx, srv, unheld)
+    await _delete_orphans(srv, client, unheld, report, dry_run=dry_run)
+
+
+async def _held_by_twins(ctx: Context, srv: VPNServer, unheld: set[str]) -> set[str]:
+    """The ``unheld`` server keys that a row of another registration of ``srv`` holds."""
+    twins = await registry.twins(ctx, srv) if unheld else []
+    if not twins:
+        return set()
+    held = await (
+        VPNKey.filter(server_id__in=[twin.id for twin in twins])
+        .exclude(state=KeyState.DELETED)
+        .values_list("remote_id", flat=True)
+    )
+    return unheld & set(held)
 
 
 async def _delete_orphans(

@@ -6,12 +6,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from db.models import AuditEvent
+from domain import bounds
 from domain.errors import Invalid
 from domain.redact import redact
 
 MAX_PAGE = 500
 _AGO = re.compile(r"([0-9]{1,6})([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+# The id columns each filter reads, and the largest id each holds.
+_ID_LIMITS = {
+    "key_id": bounds.MAX_ROW_ID,
+    "user_id": bounds.MAX_TG_ID,
+    "before": bounds.MAX_BIG_ID,
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,10 @@ def parse_moment(text: str, now: datetime) -> datetime:
     """``2026-12-01``, ``2026-12-01T10:00:00+03:00`` (UTC when no zone) or an age: ``30m``,
     ``12h``, ``7d``."""
     if found := _AGO.fullmatch(text.strip()):
-        return now - timedelta(**{_UNITS[found[2]]: int(found[1])})
+        try:
+            return now - timedelta(**{_UNITS[found[2]]: int(found[1])})
+        except OverflowError:  # e.g. 999999d: before the year 1
+            raise Invalid(f"too far back (before the year 1): {text!r}") from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -59,8 +69,17 @@ def parse_moment(text: str, now: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _check_ids(query: AuditQuery) -> None:
+    """Refuse an id no row can have (it would overflow the database's integer)."""
+    for name, maximum in _ID_LIMITS.items():
+        value = getattr(query, name)
+        if value is not None and not bounds.in_range(value, maximum):
+            raise Invalid(f"{name} must be between 1 and {maximum}", field=name)
+
+
 async def read_audit(query: AuditQuery) -> AuditPage:
     """The events matching ``query``, newest first."""
+    _check_ids(query)
     found = AuditEvent.all()
     filters = {
         "key_id": query.key_id,

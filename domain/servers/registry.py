@@ -104,18 +104,55 @@ async def _refuse_duplicates(ctx: Context, server: VPNServer, server_uid: str) -
             )
 
 
+def _registered_twice(server: VPNServer, other: str) -> Conflict:
+    return Conflict(
+        f"server '{server.name}' is the same Outline server as '{other}', registered twice "
+        f"(before `server add` checked); its keys are left alone until one name is gone: "
+        f"`server drain {server.name} --to {other}`, then `server remove {server.name}`",
+        server=server.name,
+    )
+
+
+async def _fill_identity(server: VPNServer, server_uid: str) -> None:
+    """Record the ``serverId`` of a server registered before they were kept."""
+    twin = await VPNServer.filter(server_uid=server_uid).exclude(id=server.id).first()
+    if twin is None:
+        try:
+            await VPNServer.filter(id=server.id, server_uid=None).update(server_uid=server_uid)
+        except IntegrityError:  # a twin's id was filled just now, by another process
+            twin = await VPNServer.filter(server_uid=server_uid).exclude(id=server.id).first()
+    if twin is not None:
+        raise _registered_twice(server, twin.name)
+    server.server_uid = server_uid
+
+
 async def check_identity(ctx: Context, server: VPNServer) -> None:
-    """Make sure ``server`` still is the Outline server registered (fill a missing id)."""
+    """Make sure ``server`` still is the Outline server registered (fill a missing id);
+    a legacy second registration of one server is a ``Conflict``."""
     server_uid = await _ask_identity(ctx, server)
     if server.server_uid is None:
-        server.server_uid = server_uid
-        await VPNServer.filter(id=server.id, server_uid=None).update(server_uid=server_uid)
+        await _fill_identity(server, server_uid)
     elif server.server_uid != server_uid:
         raise Conflict(
             f"server '{server.name}' answers as another Outline server than the one registered; "
             f"if it was reinstalled, run `server update {server.name} …` first",
             server=server.name,
         )
+
+
+async def twins(ctx: Context, server: VPNServer) -> list[VPNServer]:
+    """The other registrations of ``server``'s Outline server: the same address or
+    ``serverId``, or a legacy one (no ``serverId`` kept) that cannot be asked right now."""
+    found = []
+    for other in await VPNServer.exclude(id=server.id):
+        server_uid = other.server_uid
+        if server_uid is None:
+            with suppress(DomainError):
+                server_uid = await _ask_identity(ctx, other)
+        same_address = _address(other.api_url) == _address(server.api_url)
+        if server_uid is None or server_uid == server.server_uid or same_address:
+            found.append(other)
+    return found
 
 
 async def add_server(

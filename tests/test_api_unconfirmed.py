@@ -1,0 +1,73 @@
+"""A change the server never confirms (every answer lost, and reading the key back fails):
+the answer says what is known, the database keeps the old value, the reconciler puts it back."""
+
+import asyncio
+import logging
+
+import pytest
+
+from api.app_keys import CONTEXT
+from db.models import VPNKey
+from domain.keys import outcomes, remote
+from domain.keys.reconcile import reconcile
+from tests.api_fixtures import Api
+from tests.test_api_outcomes import HANG, LOST, key_path, lose, on_server, settled, unreadable
+
+UNCONFIRMED = (
+    "VPN server 'alpha' did not confirm the change and could not be asked about it; "
+    "the key keeps its old value here and the reconciler sets it there again"
+)
+CHANGES = [
+    ({"command": "token_name", "name": "renamed"}, "/name"),
+    ({"command": "token_traffic_limit", "traffic_limit": 5}, "/data-limit"),
+]
+
+
+async def acted(api: Api) -> None:
+    """Wait until every hung call has acted; the server may now differ from the database."""
+    await asyncio.sleep(HANG)
+    api.emulator.faults.clear()
+
+
+@pytest.mark.parametrize("fault", LOST)
+@pytest.mark.parametrize(("body", "remote_path"), CHANGES)
+async def test_an_unconfirmable_change_says_so_and_the_reconciler_puts_the_old_value_back(
+    api: Api, fault: str, body, remote_path: str
+) -> None:
+    key = await api.new_key(name="old", traffic_limit=1000)
+    lose(api, fault, method="PUT", path=remote_path, n=outcomes.ATTEMPTS)
+    unreadable(api)
+    answer = await api.call("PATCH", key_path(key), body, expect=504)
+    assert answer["details"] == UNCONFIRMED
+    await acted(api)
+    row = await VPNKey.get(id=key["id"])
+    assert (row.name, row.traffic_limit) == ("old", 1000)  # the database kept the old value
+    record = await on_server(api, key)
+    assert record is not None and (record.name, record.limit) != ("old", 1000)  # it acted
+    (report,) = await reconcile(api.client.app[CONTEXT])
+    assert report.reapplied == [key["id"]]
+    record = await on_server(api, key)
+    assert record is not None
+    assert (record.name, record.limit) == ("old", remote.server_limit(row))
+    await settled(api)
+
+
+async def test_an_unconfirmable_delete_logs_that_the_reconciler_deletes_what_is_left(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = await api.new_key()
+    remote_id = (await VPNKey.get(id=key["id"])).remote_id
+    api.emulator.faults.hang_before_next(
+        outcomes.ATTEMPTS, HANG, method="DELETE", path_contains=remote_id
+    )
+    unreadable(api)
+    answer = await api.call("DELETE", key_path(key), expect=200)
+    assert answer["details"] == f"key {key['id']} deleted"  # here; the server's copy follows
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert (
+        f"server alpha did not confirm deleting key {remote_id}, nor answer whether it holds "
+        "it; a key left there is deleted by the reconciler"
+    ) in warned
+    await acted(api)
+    (report,) = await reconcile(api.client.app[CONTEXT])
+    assert report.orphans_deleted == [remote_id] and remote_id not in api.emulator.keys

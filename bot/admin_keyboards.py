@@ -118,6 +118,11 @@ def user_card(overview: UserOverview) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+def plus_days(days: int) -> str:
+    """The button adding ``days`` to a key: ``+1 day``, ``+7 days``…"""
+    return ngettext("+{n} day", "+{n} days", days).format(n=days)
+
+
 def key_card(key: VPNKey) -> InlineKeyboardMarkup:
     """+7 / +30 days · Limit · Enable or Disable · Refresh · Delete · Back to the owner."""
     builder = InlineKeyboardBuilder()
@@ -126,7 +131,7 @@ def key_card(key: VPNKey) -> InlineKeyboardMarkup:
         builder.button(text=text, callback_data=AdminKeyCB(action=action, key_id=key.id))
 
     for days, action in ((7, AdminKeyAction.EXTEND_7), (30, AdminKeyAction.EXTEND_30)):
-        button(ngettext("+{n} day", "+{n} days", days).format(n=days), action)
+        button(plus_days(days), action)
     button("📏 " + _("Set limit"), AdminKeyAction.LIMIT)
     if key.inactive_reason == InactiveReason.MANUAL:
         button("▶️ " + _("Enable"), AdminKeyAction.ENABLE)

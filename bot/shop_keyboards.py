@@ -23,8 +23,9 @@ def plans(offers: Offers) -> InlineKeyboardMarkup:
     """One button per plan; Back to the key (when extending one) or to the menu."""
     builder = InlineKeyboardBuilder()
     key_id = offers.key.id if offers.key is not None else 0
-    for plan in offers.plans:
-        data = BuyCB(action=A.PLAN, plan_id=plan.id, key_id=key_id)
+    # Plans that cannot extend the key buy a new key: their buttons carry no key.
+    for plan, for_key in [(p, key_id) for p in offers.plans] + [(p, 0) for p in offers.new_key]:
+        data = BuyCB(action=A.PLAN, plan_id=plan.id, key_id=for_key)
         builder.button(text=plan_button(plan), callback_data=data)
     if offers.key is not None:
         return _back(builder, KeyCB(action=KeyAction.SHOW, key_id=key_id))

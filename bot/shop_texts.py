@@ -57,16 +57,33 @@ def plan_button(plan: Plan) -> str:
     return f"{plan_name(plan, language())} · {stars(plan.price_stars)}"
 
 
+def _lines(found: list[Plan]) -> list[str]:
+    return [f"• <b>{name_of(p)}</b> — {terms(p)} — {stars(p.price_stars)}" for p in found]
+
+
+def _cannot_extend(offers: Offers) -> str:
+    """Why no plan on sale extends the key, and the plans a new key can be bought with."""
+    name = esc(offers.key.name) if offers.key is not None else ""
+    if offers.reason == "no_expiry":
+        why = _("“{name}” has no end date, so there is nothing to extend.").format(name=name)
+    else:
+        why = _("No plan on sale can extend “{name}”: none of them covers its server.")
+        why = why.format(name=name)
+    new = _("You can buy a new key instead:")
+    return "\n".join([why, "", new, "", *_lines(offers.new_key), "", _("Choose a plan:")])
+
+
 def plans(offers: Offers) -> str:
-    """The plans on sale (for one key, when extending it)."""
+    """The plans on sale (for one key, when extending it; or why none extends it)."""
+    if offers.new_key:
+        return _cannot_extend(offers)
     if not offers.plans:
         return _("No plans are on sale right now. Please come back later.")
     if offers.key is not None:
         header = _("<b>Extend “{name}”</b>").format(name=esc(offers.key.name))
     else:
         header = "<b>" + _("Buy or extend a key") + "</b>"
-    lines = [f"• <b>{name_of(p)}</b> — {terms(p)} — {stars(p.price_stars)}" for p in offers.plans]
-    return "\n".join([header, "", *lines, "", _("Choose a plan:")])
+    return "\n".join([header, "", *_lines(offers.plans), "", _("Choose a plan:")])
 
 
 def targets(plan: Plan) -> str:

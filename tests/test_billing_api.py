@@ -171,6 +171,15 @@ async def test_the_cli_manages_plans_promo_codes_and_payments(database_url: str,
     assert (code, out.strip()) == (0, "promo code SPRING added")
     code, out, _ = await run_cli(database_url, "promo", "list")
     assert out.strip() == "SPRING\t20% off\t0/5 used\tuntil 2031-01-01 00:00"
+    code, out, _ = await run_cli(database_url, "promo", "retire", "spring")
+    assert (code, out.strip()) == (
+        0,
+        "promo code SPRING retired (0 used; those uses stay counted)",
+    )
+    code, out, _ = await run_cli(database_url, "promo", "list")
+    assert out.startswith("SPRING\t20% off\t0/5 used\tuntil 20") and "2031" not in out
+    code, _, err = await run_cli(database_url, "promo", "retire", "nope")
+    assert (code, err.strip()) == (1, "error: promo code NOPE not found")
     await open_database(database_url)
     await users.upsert_user(UserProfile(id=42), actor="t")
     await close_database()

@@ -69,22 +69,24 @@ async def test_an_impossible_key_id_cannot_be_bought_for(ctx, plan, server) -> N
         with pytest.raises(NotFound):
             await orders.offers(OWNER, key_id)
         with pytest.raises(NotFound):
-            await orders.targets(OWNER, plan.id, key_id)
+            await orders.targets(ctx, OWNER, plan.id, key_id)
         with pytest.raises(NotFound):
             await orders.checkout(ctx, tg_id=OWNER, plan_id=plan.id, key_id=key_id, actor="t")
     assert not await Order.exists()
 
 
-async def test_targets_are_the_users_keys_with_an_expiry_on_the_plan_servers(
+async def test_targets_are_the_users_keys_with_an_expiry_else_the_plan_servers(
     ctx, plan, server
 ) -> None:
+    assert [s.id for s in (await orders.targets(ctx, OWNER, plan.id)).servers] == [server.id]
     dated = await new_key(ctx, days=5)
     await new_key(ctx)  # no expiry: nothing to extend
-    found = await orders.targets(OWNER, plan.id)
-    assert [k.id for k in found.keys] == [dated.id]
-    assert [s.id for s in found.servers] == [server.id]
-    only = await orders.targets(OWNER, plan.id, key_id=dated.id)
+    found = await orders.targets(ctx, OWNER, plan.id)
+    assert [k.id for k in found.keys] == [dated.id] and found.servers == []
+    only = await orders.targets(ctx, OWNER, plan.id, key_id=dated.id)
     assert [k.id for k in only.keys] == [dated.id] and only.servers == []
+    new = await orders.targets(ctx, OWNER, plan.id, new_key=True)
+    assert new.keys == [] and [s.id for s in new.servers] == [server.id]
 
 
 async def test_checkout_refuses_a_key_of_another_user_or_a_retired_plan(ctx, plan, server) -> None:

@@ -1,6 +1,6 @@
 """More of buying in the bot: a subscription with its renewal and auto-renewal switch, a
 payment while the server is down, an admin refund, ten parallel promo checkouts, referrals,
-the new notices and plural forms in English and Russian."""
+the new notices and plural forms (days, friends, payments) in English and Russian."""
 
 import asyncio
 from datetime import timedelta
@@ -16,14 +16,17 @@ from aiogram.methods import (
 )
 from aiogram.types import InlineKeyboardMarkup, User
 
+from bot.admin_keyboards import plus_days
 from bot.formats import fmt_date
+from bot.money_texts import revenue
 from bot.notices import notice_text
 from bot.setup import build_i18n
 from bot.shop_texts import day_count
-from db.models import KeyState, Notice, Payment, PaymentState, PromoCode, VPNKey
+from db.models import KeyState, Notice, Payment, PaymentState, Plan, PromoCode, VPNKey
 from domain import audit
 from domain.accounts import users
 from domain.billing import promos
+from domain.billing.revenue import Revenue, Takings
 from domain.billing.upkeep import settle_billing
 from domain.context import Context
 from domain.keys import issuing
@@ -210,6 +213,34 @@ def test_day_counts_use_the_right_plural_forms(n: int, en: str, ru: str) -> None
             assert day_count(n) == en
         with i18n.use_locale("ru"):
             assert day_count(n) == ru
+
+
+@pytest.mark.parametrize(
+    ("n", "en", "ru"),
+    [
+        (1, ("1 payment", "+1 day"), ("1 платёж", "+1 день")),
+        (2, ("2 payments", "+2 days"), ("2 платежа", "+2 дня")),
+        (5, ("5 payments", "+5 days"), ("5 платежей", "+5 дней")),
+        (11, ("11 payments", "+11 days"), ("11 платежей", "+11 дней")),
+        (21, ("21 payments", "+21 days"), ("21 платёж", "+21 день")),
+        (22, ("22 payments", "+22 days"), ("22 платежа", "+22 дня")),
+    ],
+)
+def test_payment_counts_and_added_days_use_the_right_plural_forms(
+    n: int, en: tuple[str, str], ru: tuple[str, str]
+) -> None:
+    plan = Plan(name_en="Monthly", name_ru="Месяц")
+    figures = Revenue(
+        days=[Takings(FIXED_NOW.date(), 100 * n, n)], plans=[Takings(plan, 100 * n, n)], refunded=0
+    )
+    i18n = build_i18n()
+    for locale, (payments, days) in (("en", en), ("ru", ru)):
+        with i18n.context(), i18n.use_locale(locale):
+            lines = revenue(figures).split("\n")
+            day_line, plan_line = lines[5], lines[-1]  # under "Last 14 days", "Per plan"
+            assert day_line.endswith(f": ⭐ {100 * n} ({payments})"), day_line
+            assert plan_line.endswith(f": ⭐ {100 * n} ({payments})"), plan_line
+            assert plus_days(n) == days
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,14 @@ def test_admin_statistics_count_keys_with_plural_forms() -> None:
 
     assert render("en", lambda: stats(figures(1))).endswith("<b>alpha</b>: 1 key, 1 active, 1 GB")
     assert render("en", lambda: stats(figures(2))).endswith("2 keys, 2 active, 1 GB")
-    endings = {1: "1 ключ", 2: "2 ключа", 5: "5 ключей", 11: "11 ключей", 21: "21 ключ"}
+    endings = {
+        1: "1 ключ",
+        2: "2 ключа",
+        5: "5 ключей",
+        11: "11 ключей",
+        21: "21 ключ",
+        22: "22 ключа",
+    }
     for n, keys in endings.items():
         assert render("ru", lambda n=n: stats(figures(n))).endswith(
             f"<b>alpha</b>: {keys}, активных: {n}, 1 ГБ"

@@ -78,7 +78,7 @@ async def cb_plan(
     if callback_data.key_id:
         await cb_go(callback, callback_data, state, ctx)
         return
-    found = await orders.targets(callback.from_user.id, callback_data.plan_id)
+    found = await orders.targets(ctx, callback.from_user.id, callback_data.plan_id)
     if found.keys:
         markup = shop_keyboards.targets(found.plan, found.keys)
         await show(callback, shop_texts.targets(found.plan), markup)
@@ -90,7 +90,7 @@ async def cb_new(
     callback: CallbackQuery, callback_data: BuyCB, state: FSMContext, ctx: Context
 ) -> None:
     """ "New key": the server of the new key."""
-    found = await orders.targets(callback.from_user.id, callback_data.plan_id)
+    found = await orders.targets(ctx, callback.from_user.id, callback_data.plan_id, new_key=True)
     await _new_key(callback, found, state, ctx)
 
 

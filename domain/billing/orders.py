@@ -49,10 +49,16 @@ def extendable(key: VPNKey, plan: Plan) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Offers:
-    """The plans on sale (those that can extend ``key``, when a key is given)."""
+    """The plans on sale (those that can extend ``key``, when a key is given).
+
+    When plans are on sale but none can extend ``key``, ``new_key`` holds them (they can
+    still buy a new key) and ``reason`` says why: ``no_expiry`` or ``server``.
+    """
 
     plans: list[Plan]
     key: VPNKey | None = None
+    new_key: list[Plan] = field(default_factory=list)
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +91,11 @@ async def offers(tg_id: int, key_id: int | None = None) -> Offers:
     key = await _own_key(tg_id, key_id, state=KeyState.LIVE).first()
     if key is None:
         raise NotFound(f"key {key_id} not found", key=key_id)
-    return Offers(plans=[p for p in on_sale if extendable(key, p)], key=key)
+    extending = [p for p in on_sale if extendable(key, p)]
+    if extending or not on_sale:
+        return Offers(plans=extending, key=key)
+    reason = "no_expiry" if key.valid_until is None else "server"
+    return Offers(plans=[], key=key, new_key=on_sale, reason=reason)
 
 
 async def on_sale(plan_id: int) -> Plan:
@@ -96,9 +106,14 @@ async def on_sale(plan_id: int) -> Plan:
     return plan
 
 
-async def targets(tg_id: int, plan_id: int, key_id: int | None = None) -> Targets:
-    """The user's keys ``plan`` can extend (only ``key_id`` if given) and its servers."""
+async def targets(
+    ctx: Context, tg_id: int, plan_id: int, key_id: int | None = None, *, new_key: bool = False
+) -> Targets:
+    """The user's keys ``plan`` can extend (only ``key_id`` if given) or, with none to
+    extend (or for ``new_key``), the servers to offer for a new key."""
     plan = await on_sale(plan_id)
+    if new_key:
+        return Targets(plan=plan, servers=await plans.servers_to_offer(ctx, plan))
     if key_id is None:
         query = VPNKey.filter(owner_id=tg_id, state=KeyState.LIVE)
     else:
@@ -106,8 +121,9 @@ async def targets(tg_id: int, plan_id: int, key_id: int | None = None) -> Target
     keys = [k for k in await query.select_related("server").order_by("id") if extendable(k, plan)]
     if key_id is not None and not keys:
         raise NotFound(f"key {key_id} cannot be extended with plan {plan_id}", key=key_id)
-    servers = [] if key_id is not None else await plans.plan_servers(plan)
-    return Targets(plan=plan, keys=keys, servers=servers)
+    if keys:
+        return Targets(plan=plan, keys=keys)
+    return Targets(plan=plan, servers=await plans.servers_to_offer(ctx, plan))
 
 
 async def _target(

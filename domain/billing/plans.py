@@ -7,8 +7,10 @@ from tortoise.transactions import in_transaction
 
 from db.models import Plan, TrafficReset, VPNServer
 from domain import audit, bounds
+from domain.context import Context
 from domain.errors import Invalid, NotFound
 from domain.servers import registry
+from domain.servers.probe import answering
 
 NAME_MAX = 32  # Telegram's limit for an invoice title
 MAX_DAYS = 3650
@@ -138,6 +140,13 @@ async def plan_servers(plan: Plan) -> list[VPNServer]:
     """The active servers new keys of ``plan`` can go to."""
     active = await registry.list_servers(active_only=True)
     return [s for s in active if not plan.server_ids or s.id in plan.server_ids]
+
+
+async def servers_to_offer(ctx: Context, plan: Plan) -> list[VPNServer]:
+    """The servers a user may choose for a new key of ``plan``: as the trial's picker, a
+    choice of several lists only those that answer now (ServerUnavailable when none does)."""
+    servers = await plan_servers(plan)
+    return await answering(ctx, servers) if len(servers) > 1 else servers
 
 
 def plan_name(plan: Plan, language: str | None) -> str:

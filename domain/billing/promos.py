@@ -11,11 +11,12 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
 
 from db.models import Order, OrderState, Plan, PromoCode, PromoRedemption
 from domain import audit, bounds
 from domain.billing import plans
-from domain.errors import Conflict, Invalid
+from domain.errors import Conflict, Invalid, NotFound
 
 CODE_RE = re.compile(r"[A-Z0-9_-]{3,32}")
 
@@ -78,6 +79,19 @@ async def create_promo(
 async def list_promos() -> list[PromoCode]:
     """Every promo code, newest first."""
     return await PromoCode.all().order_by("-id")
+
+
+async def retire_promo(code: str, *, now: datetime, actor: str) -> PromoCode:
+    """End a code now: checkouts refuse it as expired; the uses it had stay counted."""
+    code = normalise(code)
+    promo = await PromoCode.get_or_none(code=code) if CODE_RE.fullmatch(code) else None
+    if promo is None:
+        raise NotFound(f"promo code {code} not found", promo=code)
+    still_valid = Q(valid_until__isnull=True) | Q(valid_until__gt=now)
+    async with in_transaction():
+        if await PromoCode.filter(still_valid, id=promo.id).update(valid_until=now):
+            await audit.record(actor, "promo.retired", details={"code": code})
+    return await PromoCode.get(id=promo.id)
 
 
 def terms(plan: Plan, promo: PromoCode | None) -> Terms:

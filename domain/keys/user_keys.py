@@ -1,6 +1,5 @@
 """Key access for the bot: own keys (ownership checked here), the trial, admin look-ups."""
 
-import asyncio
 from dataclasses import dataclass, field
 
 from db.models import KeyState, Payment, User, VPNKey, VPNServer
@@ -8,14 +7,13 @@ from domain.accounts import users
 from domain.billing import payments as billing_payments
 from domain.bounds import MAX_ROW_ID, in_range
 from domain.context import Context
-from domain.errors import Conflict, DomainError, NotFound, ServerUnavailable
-from domain.keys import changes, issuing, remote
+from domain.errors import Conflict, NotFound
+from domain.keys import changes, issuing
 from domain.servers import registry
+from domain.servers.probe import answering
 
 # How long a key an admin issues from the bot is valid; no traffic limit.
 ISSUED_KEY_DAYS = 30
-# How long the trial picker waits for a server to say it is up.
-PROBE_SECONDS = 3.0
 # The server id buttons carry for "the least loaded server" (``registry.AUTO``).
 AUTO_SERVER_ID = -1
 
@@ -105,24 +103,6 @@ async def start_trial(
             raise TrialUsed(f"user {tg_id} already received a demo key", user=tg_id) from None
         raise
     return TrialOffer(key=key)
-
-
-async def answering(ctx: Context, servers: list[VPNServer]) -> list[VPNServer]:
-    """The servers that answer within ``PROBE_SECONDS``; ServerUnavailable when none does."""
-
-    async def answers(server: VPNServer) -> bool:
-        try:
-            info = remote.call(server, remote.backend(ctx, server).server_info())
-            await asyncio.wait_for(info, PROBE_SECONDS)
-        except (DomainError, TimeoutError):
-            return False
-        return True
-
-    up = await asyncio.gather(*(answers(s) for s in servers))
-    found = [s for s, ok in zip(servers, up, strict=True) if ok]
-    if not found:
-        raise ServerUnavailable("no VPN server is answering", server=None)
-    return found
 
 
 async def issue_user_key(

@@ -105,7 +105,7 @@ def static_key(key: VPNKey) -> str:
     return "\n".join(
         (
             "<b>" + _("Static key of {name}").format(name=esc(key.name)) + "</b>",
-            _("For Outline apps older than 1.8 and other Shadowsocks apps (tap to copy):"),
+            _("For Outline apps before 1.8.1 and other Shadowsocks apps (tap to copy):"),
             f"<code>{esc(key.access_url or '')}</code>",
             _("It stops working if the key moves to another server; the dynamic key does not."),
         )

@@ -1,11 +1,14 @@
 """Dynamic links: the API shows them, the app fetches its key's config or why it is cut."""
 
+import base64
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from db.models import VPNKey
+from domain.links.signing import SECRET_LENGTH
 from tests.api_fixtures import Api
 from tests.link_fixtures import (
     dynamic_tunnel,
@@ -44,13 +47,44 @@ async def test_every_key_listed_by_the_api_carries_its_link(link_api: Api) -> No
     assert listed["dynamic_url"] == key["dynamic_url"]
 
 
-async def test_the_link_has_a_secret_of_at_least_128_bits_and_is_not_stored(link_api: Api) -> None:
-    key = await link_api.new_key()
-    secret = link_path(key["dynamic_url"]).rsplit("/", 1)[1]
-    assert len(secret) * 6 >= 128 + 96
+async def test_the_link_has_an_unguessable_tag_of_128_bits_that_is_never_stored(
+    link_api: Api,
+) -> None:
+    tags = []
+    for key in [await link_api.new_key() for _ in range(2)]:
+        row = await VPNKey.get(id=key["id"])
+        secret = link_path(key["dynamic_url"]).rsplit("/", 1)[1]
+        assert row.link_id and secret.startswith(row.link_id)
+        tag = secret.removeprefix(row.link_id)
+        assert len(base64.urlsafe_b64decode(tag + "==")) * 8 >= 128
+        assert tag not in " ".join(str(value) for value in row.__dict__.values())
+        tags.append(tag)
+    assert tags[0] != tags[1]
+    # The stored id alone is no link: with any other tag it answers what an unknown link does.
+    _, unknown = await fetch(link_api.client, "/conf/" + "A" * SECRET_LENGTH)
+    for _ in range(20):
+        forged = row.link_id + secrets.token_urlsafe(16)[: len(tag)]
+        assert await fetch(link_api.client, "/conf/" + forged) == (404, unknown)
+
+
+async def test_without_public_url_keys_have_no_dynamic_url_and_no_link_answers(
+    api: Api,
+) -> None:
+    await api.user(42)
+    key = await api.new_key(tg_id=42)
+    assert "dynamic_url" in key and key["dynamic_url"] is None
+    [listed] = (await api.call("GET", "/api/user/42/vpn_keys/alpha/", expect=200))["vpn_keys"]
+    assert listed["dynamic_url"] is None
     row = await VPNKey.get(id=key["id"])
-    stored = " ".join(str(value) for value in row.__dict__.values())
-    assert row.link_id and secret.startswith(row.link_id) and secret not in stored
+    async with api.client.get(f"/conf/{row.link_id}{'A' * 22}") as response:
+        assert response.status == 404
+
+
+async def register(api: Api, tg_id: int, language: str) -> None:
+    """A user whose Telegram language is ``language``."""
+    user = {"id": tg_id, "first_name": "A", "last_name": None, "username": None,
+            "language_code": language}  # fmt: skip
+    await api.call("POST", "/api/user/", {"user": user}, expect=200)
 
 
 @pytest.mark.parametrize(
@@ -63,13 +97,7 @@ async def test_the_link_has_a_secret_of_at_least_128_bits_and_is_not_stored(link
 async def test_an_expired_key_answers_when_it_expired_in_the_owners_language(
     link_api: Api, language: str, message: str, details: str
 ) -> None:
-    await link_api.call(
-        "POST",
-        "/api/user/",
-        {"user": {"id": 7, "first_name": "A", "last_name": None, "username": None,
-                  "language_code": language}},
-        expect=200,
-    )  # fmt: skip
+    await register(link_api, 7, language)
     key = await link_api.new_key(tg_id=7, name="k", valid_until="2025-12-03T10:00:00Z")
     status, body = await fetch(link_api.client, link_path(key["dynamic_url"]))
     assert status == 200
@@ -78,27 +106,50 @@ async def test_an_expired_key_answers_when_it_expired_in_the_owners_language(
     assert error["details"].startswith(details)
 
 
-async def test_an_over_quota_key_answers_that_its_traffic_is_used_up(link_api: Api) -> None:
-    key = await link_api.new_key(name="k", traffic_limit=0)
-    status, body = await fetch(link_api.client, link_path(key["dynamic_url"]))
-    assert (status, error_of(body)["message"]) == (
-        200,
-        "Your key “k” has used all of its traffic.",
-    )
-    assert "get more traffic" in error_of(body)["details"]
-
-
-async def test_a_disabled_key_answers_that_it_was_disabled_and_reopens_when_enabled(
-    link_api: Api,
+@pytest.mark.parametrize(
+    ("language", "message", "details"),
+    [
+        (
+            "en",
+            "Your key “k” has used all of its traffic.",
+            "Open @vpnkeys_bot in Telegram to get",
+        ),
+        (
+            "ru",
+            "Ваш ключ «k» израсходовал весь трафик.",
+            "Откройте @vpnkeys_bot в Telegram, чтобы",
+        ),
+    ],
+)
+async def test_an_over_quota_key_answers_that_its_traffic_is_used_up_until_it_gets_more(
+    link_api: Api, language: str, message: str, details: str
 ) -> None:
-    key = await link_api.new_key(name="k")
+    await register(link_api, 7, language)
+    key = await link_api.new_key(tg_id=7, name="k", traffic_limit=0)
+    status, body = await fetch(link_api.client, link_path(key["dynamic_url"]))
+    assert (status, error_of(body)["message"]) == (200, message)
+    assert error_of(body)["details"].startswith(details)
+    await patch(link_api, key, {"command": "token_traffic_limit", "traffic_limit": 10 * 2**30})
+    assert await answers_its_static_key(link_api, key)
+
+
+@pytest.mark.parametrize(
+    ("language", "message", "details"),
+    [
+        ("en", "Your key “k” has been disabled.", "Ask for help in @vpnkeys_bot on Telegram."),
+        ("ru", "Ваш ключ «k» отключён.", "Обратитесь за помощью в @vpnkeys_bot в Telegram."),
+    ],
+)
+async def test_a_disabled_key_answers_that_it_was_disabled_and_reopens_when_enabled(
+    link_api: Api, language: str, message: str, details: str
+) -> None:
+    await register(link_api, 7, language)
+    key = await link_api.new_key(tg_id=7, name="k")
     await patch(link_api, key, {"command": "token_is_active", "is_active": False})
     _, body = await fetch(link_api.client, link_path(key["dynamic_url"]))
-    assert error_of(body)["message"] == "Your key “k” has been disabled."
+    assert error_of(body) == {"message": message, "details": details}
     await patch(link_api, key, {"command": "token_is_active", "is_active": True})
-    assert await fetch_tunnel(link_api.client, key["dynamic_url"]) == static_tunnel(
-        key["access_url"]
-    )
+    assert await answers_its_static_key(link_api, key)
 
 
 async def test_an_expired_key_answers_its_config_again_once_extended(link_api: Api) -> None:

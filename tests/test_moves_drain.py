@@ -158,3 +158,34 @@ async def test_a_drain_killed_mid_way_is_finished_by_the_next_run(
     assert await placement() == {"beta": 15, "gamma": 15}
     await assert_consistent(link_api, servers)
     assert not servers["alpha"].keys
+
+
+async def test_the_cli_drains_only_to_the_servers_named_with_to(
+    link_api: Api, servers: dict[str, OutlineEmulator], database_url: str
+) -> None:
+    await keys_on("alpha", 3, link_api)
+    out, err = await (await run_drain(database_url, "--to", "gamma")).communicate()
+    assert out.decode().startswith("alpha: 3 moved (gamma 3), 0 failed, 0 left;"), err.decode()
+    assert await placement() == {"gamma": 3} and not servers["beta"].keys
+    assert not (await registry.get_server("alpha")).is_active
+    await assert_consistent(link_api, servers)
+    refused = await run_drain(database_url, "--to", "alpha")
+    _, err = await refused.communicate()
+    assert refused.returncode != 0 and "cannot take its own keys" in err.decode()
+
+
+async def test_the_cli_drains_a_dead_server_without_calling_it_with_source_down(
+    link_api: Api, servers: dict[str, OutlineEmulator], database_url: str
+) -> None:
+    await keys_on("alpha", 2, link_api)
+    servers["alpha"].faults.fail_next(1000)
+    proc = await run_drain(database_url, "--source-down")
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().startswith("alpha: 2 moved (beta 1, gamma 1), 0 failed, 0 left;")
+    assert servers["alpha"].faults.rules[0].remaining == 1000  # not one call reached alpha
+    assert len(servers["alpha"].keys) == 2  # its copies wait for it to answer again
+    servers["alpha"].faults.clear()
+    await registry.set_server_active("alpha", True, actor="t")
+    await assert_consistent(link_api, servers)
+    assert not servers["alpha"].keys

@@ -10,16 +10,22 @@ The order leaves the key working at every step and every copy findable:
    reconciler deletes when it answers again.
 
 A failure before 3 deletes the new copy (or leaves the pending move to the reconciler,
-which rolls back moves older than ``ctx.stale_after``): the key stays where it was.
+which rolls back moves older than ``ctx.stale_after``): the key stays where it was. A drawn
+id the target already holds (``409``) is someone else's key: as ``provisioning.push`` does,
+it is left alone (that move is rolled back, nothing deleted) and the copy is tried again
+under a fresh id.
+A database failure at 3 is not undone here (its commit may have happened): the reconciler
+finds the move ``pending`` (rolled back) or ``done`` (the old copy is the orphan).
 """
 
 import logging
+from contextlib import suppress
 
 from db.models import KeyMove, KeyState, MoveState, TrafficBucket, VPNKey, VPNServer
 from domain import audit
 from domain.context import Context
 from domain.errors import Conflict, DomainError, Invalid, NotFound
-from domain.keys import installation, outcomes, remote
+from domain.keys import installation, outcomes, provisioning, remote
 from domain.keys.issuing import live_key
 from domain.keys.locks import KeyBusy, Lease, key_lock
 from domain.servers import registry
@@ -56,15 +62,7 @@ async def move_key(
         if dst.id == src.id:
             raise Invalid(f"key {key_id} is already on server '{dst.name}'", field="server")
         used = key.traffic_used + (0 if source_down else await _unbooked(ctx, key))
-        move = await KeyMove.create(
-            key=key,
-            from_server=src,
-            from_remote_id=key.remote_id,
-            to_server=dst,
-            to_remote_id=(await installation.key_ids()).new(),
-            actor=actor,
-        )
-        created = await _create_copy(ctx, key, move, dst, used)
+        move, created = await _create_copy(ctx, key, dst, used, actor=actor)
         await _switch(ctx, lease, key, move, (src, dst), created, used, source_down=source_down)
         if not source_down:
             await _delete_old_copy(ctx, src, move)
@@ -95,13 +93,42 @@ def _copy_of(key: VPNKey, move: KeyMove, used: int) -> VPNKey:
 
 
 async def _create_copy(
-    ctx: Context, key: VPNKey, move: KeyMove, dst: VPNServer, used: int
-) -> RemoteKey:
+    ctx: Context, key: VPNKey, dst: VPNServer, used: int, *, actor: str
+) -> tuple[KeyMove, RemoteKey]:
+    """The pending move and its copy on ``dst``, under a fresh id the server did not hold
+    (drawn again when it did, as ``provisioning.stage`` draws again for a taken row id)."""
+    ids = await installation.key_ids()
+    for _ in range(provisioning.STAGE_ATTEMPTS - 1):
+        with suppress(outcomes.KeyIdTaken):
+            return await _try_copy(ctx, key, dst, used, ids.new(), actor=actor)
+    return await _try_copy(ctx, key, dst, used, ids.new(), actor=actor)
+
+
+async def _try_copy(
+    ctx: Context, key: VPNKey, dst: VPNServer, used: int, remote_id: str, *, actor: str
+) -> tuple[KeyMove, RemoteKey]:
+    move = await KeyMove.create(
+        key=key,
+        from_server=key.server,
+        from_remote_id=key.remote_id,
+        to_server=dst,
+        to_remote_id=remote_id,
+        actor=actor,
+    )
+    copy = _copy_of(key, move, used)
     try:
-        return await outcomes.create(dst, remote.backend(ctx, dst), _copy_of(key, move, used))
+        return move, await outcomes.create(dst, remote.backend(ctx, dst), copy)
+    except outcomes.KeyIdTaken:
+        await _finish(ctx, move, MoveState.ROLLED_BACK)  # the key under that id: leave it
+        raise
     except DomainError:
         await undo_move(ctx, move, dst)
         raise
+
+
+async def _finish(ctx: Context, move: KeyMove, state: MoveState) -> None:
+    move.state, move.finished_at = state, ctx.now()
+    await move.save(update_fields=["state", "finished_at"])
 
 
 async def _switch(
@@ -135,8 +162,7 @@ async def _switch(
             if switched:
                 # The hourly history described the old server's counter.
                 await TrafficBucket.filter(key_id=key.id).delete()
-                move.state, move.finished_at = MoveState.DONE, ctx.now()
-                await move.save(update_fields=["state", "finished_at"])
+                await _finish(ctx, move, MoveState.DONE)
                 src, key.server = servers
                 key.remote_id, key.access_url = move.to_remote_id, created.access_url
                 key.traffic_used, key.usage_baseline = used, 0
@@ -166,12 +192,25 @@ async def _delete_old_copy(ctx: Context, src: VPNServer, move: KeyMove) -> None:
     await _delete_copy(ctx, src, move.from_remote_id, move)
 
 
+async def _held_by_another(move: KeyMove) -> bool:
+    """Whether the target's key under the move's id is another key's (its id was taken:
+    a process that died between the ``409`` and marking the move left it pending)."""
+    held = VPNKey.filter(server_id=move.to_server_id, remote_id=move.to_remote_id)
+    other_move = KeyMove.filter(
+        to_server_id=move.to_server_id, to_remote_id=move.to_remote_id, state=MoveState.PENDING
+    ).exclude(id=move.id)
+    return await held.exclude(state=KeyState.DELETED).exists() or await other_move.exists()
+
+
 async def undo_move(ctx: Context, move: KeyMove, dst: VPNServer) -> bool:
-    """Delete a pending move's copy on the target; ``False`` if it must wait (stays pending)."""
-    if not await _delete_copy(ctx, dst, move.to_remote_id, move):
+    """Delete a pending move's copy on the target; ``False`` if it must wait (stays pending).
+
+    A key another row holds under the same id is never deleted."""
+    if not await _held_by_another(move) and not await _delete_copy(
+        ctx, dst, move.to_remote_id, move
+    ):
         return False
-    move.state, move.finished_at = MoveState.ROLLED_BACK, ctx.now()
-    await move.save(update_fields=["state", "finished_at"])
+    await _finish(ctx, move, MoveState.ROLLED_BACK)
     return True
 
 

@@ -1,9 +1,10 @@
 """Link secrets: a random id stored on the key plus a tag only the installation can compute.
 
 A link's secret is ``<link id><tag>``: the link id (16 URL-safe characters, random, stored in
-``vpn_keys.link_id``) and a 128-bit HMAC-SHA256 tag of it under ``LINK_SECRET`` (22
-characters, never stored). The card can always show the link again (the tag is recomputed),
-while the database alone, or a guess, cannot produce a working one.
+``vpn_keys.link_id``: 96 bits, or 64 bits of hex digits for keys the links migration filled
+in) and a 128-bit HMAC-SHA256 tag of it under ``LINK_SECRET`` (22 characters, never stored).
+The tag is what makes a link unguessable: the card can always show the link again (the tag is
+recomputed), while the database alone, or a guess, cannot produce a working one.
 """
 
 import base64

@@ -2,7 +2,8 @@
 
 The server is disabled first (no new keys land on it), then each key moves on its own
 (``domain.keys.moves``), so a drain stopped at any point is resumed by running it again.
-A target that stops answering is left out for the rest of the drain.
+A target that stops answering is left out for the rest of the drain (not one that only
+held the ids drawn for a copy: that key fails and the next one goes there as usual).
 """
 
 import logging
@@ -16,7 +17,7 @@ from db.models import KeyState, VPNKey, VPNServer
 from domain import audit
 from domain.context import Context
 from domain.errors import Conflict, DomainError, Invalid, NotFound, ServerUnavailable
-from domain.keys import moves
+from domain.keys import moves, outcomes
 from domain.keys.reconcile import reconcile
 from domain.servers import alerts, registry
 
@@ -111,8 +112,8 @@ async def _move_one(
             )  # fmt: skip
         except (NotFound, Conflict, ServerUnavailable) as exc:
             report.failed[key.id] = exc.message
-            if exc.params.get("server") != dst.name:
-                return  # the key itself, or the drained server: next key
+            if isinstance(exc, outcomes.KeyIdTaken) or exc.params.get("server") != dst.name:
+                return  # the key itself, the drained server, or taken ids: next key
             pool.remove(dst)
             logger.warning("drain %s: %s left out: %s", src.name, dst.name, exc.message)
         else:

@@ -32,7 +32,7 @@ from db.connect import (
     open_database,
 )
 from db.migrate import apply_migrations, ensure_migrated
-from domain import audit
+from domain import audit, bounds
 from domain.accounts import tokens
 from domain.billing import payments, plans, promos, refunds
 from domain.billing.plans import PlanSpec
@@ -163,13 +163,15 @@ async def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
-    """Exit status 0 when every server was checked (and repaired), 1 when one could not be."""
+    """Exit status 0 when every server was checked (and repaired), 1 when one could not be
+    (it did not answer, or it must not be touched until the operator acts)."""
     async with domain_context(settings) as ctx:
         reports = await reconcile(ctx, server=args.server, dry_run=args.dry_run, actor=audit.CLI)
     verb = "would repair" if args.dry_run else "repaired"
     for r in reports:
         if r.error:
-            print(f"{r.server}: unreachable ({r.error})")
+            state = "unreachable" if r.unreachable else "not reconciled"
+            print(f"{r.server}: {state} ({r.error})")
             continue
         print(
             f"{r.server}: {verb} {len(r.rolled_back)} unfinished, "
@@ -225,6 +227,21 @@ async def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
         print(f"(more: raise --limit or narrow --since; {len(page.events)} shown)")
 
 
+def _id(maximum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to ``maximum`` (an id its column can hold)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:  # not a number, or thousands of digits
+            value = 0
+        if not bounds.in_range(value, maximum):
+            raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {maximum}")
+        return value
+
+    return parse
+
+
 PLAN_FIELDS = ("name_en", "name_ru", "days", "price_stars", "traffic_limit", "monthly_reset")
 
 
@@ -266,12 +283,16 @@ async def cmd_plan(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def cmd_promo(settings: Settings, args: argparse.Namespace) -> None:
-    async with domain_context(settings):
+    async with domain_context(settings) as ctx:
         if args.action == "list":
             for p in await promos.list_promos():
                 gives = f"{p.percent_off}% off" if p.percent_off else f"+{p.free_days} days"
                 until = f"until {p.valid_until:%Y-%m-%d %H:%M}" if p.valid_until else "no end"
                 print(f"{p.code}\t{gives}\t{p.uses}/{p.max_uses or '∞'} used\t{until}")
+            return
+        if args.action == "retire":
+            promo = await promos.retire_promo(args.code, now=ctx.now(), actor=audit.CLI)
+            print(f"promo code {promo.code} retired ({promo.uses} used; those uses stay counted)")
             return
         try:
             until = parse_valid_until(args.valid_until) if args.valid_until else None
@@ -446,8 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
         "path", nargs="?", type=Path, help="file or folder (default: BACKUP_DIR or ./backups)"
     )
     aud = sub.add_parser("audit", help="read the audit log, newest first")
-    aud.add_argument("--key", type=int, metavar="ID", help="events of this key")
-    aud.add_argument("--user", type=int, metavar="TG_ID", help="events of this user")
+    key_id, tg_id = _id(bounds.MAX_ROW_ID), _id(bounds.MAX_TG_ID)
+    aud.add_argument("--key", type=key_id, metavar="ID", help="events of this key")
+    aud.add_argument("--user", type=tg_id, metavar="TG_ID", help="events of this user")
     aud.add_argument("--actor", help="e.g. api:billing, tg:42, cli, worker")
     aud.add_argument("--action", help="e.g. key.created")
     aud.add_argument("--since", help="2026-12-01, 2026-12-01T10:00:00Z, or an age: 30m, 12h, 7d")
@@ -462,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_billing_commands(sub: argparse._SubParsersAction) -> None:
-    """``plan add|list|update|retire``, ``promo add|list``, ``payment list|refund``."""
+    """``plan add|list|update|retire``, ``promo add|list|retire``, ``payment list|refund``."""
     plan = sub.add_parser("plan", help="manage the plans on sale").add_subparsers(
         dest="action", required=True
     )
@@ -495,6 +517,9 @@ def add_billing_commands(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--max-uses", type=int)
     add.add_argument("--valid-until", help="YYYY-MM-DD (through that UTC day)")
     promo.add_parser("list", help="list promo codes")
+    promo.add_parser("retire", help="end a promo code now (uses stay counted)").add_argument(
+        "code"
+    )
 
     pay = sub.add_parser("payment", help="Telegram Stars payments").add_subparsers(
         dest="action", required=True

@@ -1,4 +1,5 @@
-"""Backups taken while the service serves and writes, restored into SQLite and PostgreSQL."""
+"""Backups taken while the service serves and writes, restored into SQLite and PostgreSQL;
+scheduled backups, and backups this version must refuse."""
 
 import asyncio
 import gzip
@@ -8,24 +9,28 @@ import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from tortoise import connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from db.connect import close_database, open_database
 from db.models import ApiToken
 from domain.accounts import tokens
-from domain.context import utcnow
+from domain.context import Context, utcnow
 from domain.errors import Invalid
 from domain.operations.backup import write_backup
 from domain.operations.restore import restore_backup
+from domain.operations.schedule import backup_if_due, backup_name, backups_in
 from domain.operations.tables import service_tables
+from tests.backup_data import assert_same_rows, seed_every_table, table_rows
 from tests.conftest import ON_POSTGRES, TEMPLATE_DB, _pg_admin, _pg_url
 from tests.serving import cli_env, run_main, serving
-from vpn.emulator import RunningEmulator
+from vpn.emulator import RunningEmulator, start_emulator
 
 WRITERS = 8
 ROUNDS = 6
@@ -138,9 +143,9 @@ def orphans_of(
     return set(server.emulator.keys) - held
 
 
-def drift(out: str) -> tuple[int, int, int, int, int]:
+def drift(out: str, server: str = "alpha") -> tuple[int, int, int, int, int]:
     found = re.search(
-        r"alpha: would repair (\d+) unfinished, (\d+) orphan\(s\), (\d+) re-created, "
+        rf"{server}: would repair (\d+) unfinished, (\d+) orphan\(s\), (\d+) re-created, "
         r"(\d+) re-applied; (\d+) missing",
         out,
     )
@@ -148,12 +153,27 @@ def drift(out: str) -> tuple[int, int, int, int, int]:
     return tuple(int(n) for n in found.groups())  # type: ignore[return-value]
 
 
+@pytest.fixture
+async def beta() -> AsyncIterator[RunningEmulator]:
+    """A second emulated server, for a key moved between two servers."""
+    running = await start_emulator()
+    yield running
+    await running.stop()
+
+
 @pytest.mark.parametrize("kind", kinds())
 async def test_backup_while_eight_writers_run_restores_every_row(
-    kind: str, new_database: NewDatabase, outline_server: RunningEmulator, tmp_path: Path
+    kind: str,
+    new_database: NewDatabase,
+    outline_server: RunningEmulator,
+    beta: RunningEmulator,
+    ctx: Context,
+    tmp_path: Path,
 ) -> None:
     source = await new_database(kind)
     await cli(source, "server", "add", "alpha", outline_server.api_url)
+    await cli(source, "server", "add", "beta", beta.api_url)
+    seeded = await in_database(source, lambda: seed_every_table(ctx, outline_server.emulator))
     token = (await cli(source, "token", "create", "writers")).splitlines()[-1]
     async with serving(cli_env(source)) as running:
         stop = asyncio.Event()
@@ -165,18 +185,22 @@ async def test_backup_while_eight_writers_run_restores_every_row(
         await cli(source, "backup", str(during))
         stop.set()
         made = sum(await asyncio.gather(*writers))
-        after = tmp_path / "after.jsonl.gz"
-        await cli(source, "backup", str(after))
+    after = tmp_path / "after.jsonl.gz"
+    await cli(source, "backup", str(after))  # the service has stopped: the source holds still
+    in_source = await table_rows(source)
+    assert not [table for table, rows in in_source.items() if not rows], "a table is empty"
     head, taken_during, _ = read_backup(during)
     assert_consistent(taken_during, head["tables"])
-    _, taken_after, end = read_backup(after)
-    assert end["vpn_keys"] == made
+    end = read_backup(after)[2]
+    assert end["vpn_keys"] == made + seeded
     assert end["notices"] > 0 and end["audit_events"] > end["vpn_keys"]
     targets = [kind, "postgres"] if kind == "sqlite" and ON_POSTGRES else [kind]
+    restored_during = []
     for target_kind in targets:
         target = await new_database(target_kind)
         await cli(target, "restore", str(during))
         assert await backup_of(target, tmp_path / f"{target_kind}-1.gz") == taken_during
+        restored_during.append(await table_rows(target))
         out = await cli(target, "reconcile", "--dry-run")
         # Keys made after the snapshot are orphans (a creation in flight at snapshot time may
         # be one more).
@@ -184,17 +208,24 @@ async def test_backup_while_eight_writers_run_restores_every_row(
 
         target = await new_database(target_kind)
         await cli(target, "restore", str(after))
-        assert await backup_of(target, tmp_path / f"{target_kind}-2.gz") == taken_after
-        assert drift(await cli(target, "reconcile", "--dry-run")) == (0, 0, 0, 0, 0)
+        assert_same_rows(in_source, await table_rows(target))
+        out = await cli(target, "reconcile", "--dry-run")
+        assert drift(out) == drift(out, "beta") == (0, 0, 0, 0, 0)
+    for other in restored_during[1:]:  # SQLite and PostgreSQL hold the same snapshot
+        assert_same_rows(restored_during[0], other)
 
 
 async def in_database(url: str, work: Callable[[], Awaitable[Any]]) -> Any:
-    """Run ``work`` with the ORM open on ``url``."""
+    """Run ``work`` with the ORM open on ``url``. Tortoise caches each model's INSERT by
+    connection name, not dialect: after SQLite, PostgreSQL would get its ``?`` marks (a
+    service process opens one database; these tests open both kinds)."""
+    EXECUTOR_CACHE.clear()
     await open_database(url)
     try:
         return await work()
     finally:
         await close_database()
+        EXECUTOR_CACHE.clear()
 
 
 @pytest.mark.parametrize("kind", kinds())
@@ -237,6 +268,29 @@ async def test_restore_refuses_a_database_that_is_not_empty(
     assert await in_database(database_url, names) == ["old", "newer"]
     await cli(database_url, "restore", "--force", str(backup))
     assert await in_database(database_url, names) == ["old"]
+
+
+async def test_restore_refuses_a_backup_made_by_a_newer_version_and_changes_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    backup, newer = tmp_path / "b.gz", tmp_path / "newer.gz"
+
+    async def one_token() -> None:
+        await tokens.create_token("kept", actor="cli")
+        await write_backup(database_url, backup, utcnow())
+
+    await in_database(database_url, one_token)
+    with gzip.open(backup, "rt") as source:
+        lines = source.readlines()
+    head = json.loads(lines[0])
+    head["migrations"].append("99_20990101000000_from_the_future.py")
+    with gzip.open(newer, "wt") as out:
+        out.writelines([json.dumps(head) + "\n", *lines[1:]])
+    before = await table_rows(database_url)
+    code, out, err = await run_main(cli_env(database_url), "restore", "--force", str(newer))
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert "made by a newer version" in err and "99_20990101000000_from_the_future.py" in err
+    assert await table_rows(database_url) == before
 
 
 async def test_an_incomplete_backup_changes_nothing(db: str, tmp_path: Path) -> None:
@@ -291,3 +345,23 @@ async def test_backup_without_a_path_goes_to_backup_dir(database_url: str, tmp_p
     env = cli_env(database_url, BACKUP_DIR=str(tmp_path / "here"))
     code, out, _ = await run_main(env, "backup")
     assert code == 0 and f"backup written to {tmp_path}/here/vpnkeys-" in out
+
+
+async def test_a_scheduled_backup_is_not_repeated_before_backup_every_hours(
+    db: str, tmp_path: Path
+) -> None:
+    """The worker's check with the clock it is given (the newest file's time is when it
+    was written: the real clock, so the test's moments start from now)."""
+    folder, every, start = tmp_path / "scheduled", timedelta(hours=6), utcnow()
+
+    async def due_at(later: timedelta) -> Path | None:
+        return await backup_if_due(db, folder, every=every, keep=5, now=start + later)
+
+    first = await due_at(timedelta(0))
+    assert first is not None and first.name == backup_name(start)
+    for later in (timedelta(0), timedelta(minutes=1), every - timedelta(minutes=1)):
+        assert await due_at(later) is None, later
+    second = await due_at(every + timedelta(minutes=1))
+    assert second is not None and second.name == backup_name(start + every + timedelta(minutes=1))
+    assert backups_in(folder) == [first, second]
+    assert read_backup(second)[0]["format"] == "vpnkeys-backup"

@@ -7,9 +7,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from db.models import VPNServer
+from domain import audit
+from domain.context import Context
+from domain.keys import installation, issuing
 from tests.conftest import ON_POSTGRES, _pg_url
 from tests.serving import cli_env, run_main, serving
-from vpn.emulator import start_emulator
+from vpn.emulator import RunningEmulator, start_emulator
 
 
 async def test_cli_commands_print_only_their_own_output(empty_database_url: str) -> None:
@@ -126,3 +130,19 @@ async def test_reconcile_exits_non_zero_when_a_server_cannot_be_checked(
         assert code == 1 and "down1: unreachable" in out and "up1: would repair" in out
     finally:
         await up.stop()
+
+
+async def test_reconcile_exits_zero_after_it_repaired_drift(
+    db: str, ctx: Context, server: VPNServer, outline_server: RunningEmulator
+) -> None:
+    emulator = outline_server.emulator
+    lost = (await issuing.create_key(ctx, server="alpha", actor=audit.CLI)).remote_id
+    emulator.delete_key(lost)
+    orphan = (await installation.key_ids()).new()
+    emulator.create_key(orphan, {"name": "left over"})
+    code, out, _ = await run_main(cli_env(db), "reconcile")
+    assert code == 0, out
+    assert "alpha: repaired 0 unfinished, 1 orphan(s), 1 re-created, 0 re-applied" in out, out
+    assert lost in emulator.keys and orphan not in emulator.keys
+    code, out, _ = await run_main(cli_env(db), "reconcile", "--dry-run")
+    assert code == 0 and "alpha: would repair 0 unfinished, 0 orphan(s), 0 re-created" in out

@@ -2,6 +2,7 @@
 every answer matches the server's state afterwards, with no reconcile run."""
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -166,7 +167,7 @@ async def test_a_refresh_the_server_never_answers_leaves_the_old_key_working(api
 
 
 async def test_an_unconfirmable_delete_is_finished_by_the_reconciler_never_undone(
-    api: Api,
+    api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = await api.new_key()
     remote_id = (await VPNKey.get(id=key["id"])).remote_id
@@ -174,7 +175,13 @@ async def test_an_unconfirmable_delete_is_finished_by_the_reconciler_never_undon
         outcomes.ATTEMPTS, HANG, method="DELETE", path_contains=remote_id
     )
     unreadable(api)
-    await api.call("DELETE", key_path(key), expect=200)
+    answer = await api.call("DELETE", key_path(key), expect=200)
+    assert answer["details"] == f"key {key['id']} deleted"  # here; the server's copy follows
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert (
+        f"server alpha did not confirm deleting key {remote_id}, nor answer whether it holds "
+        "it; a key left there is deleted by the reconciler"
+    ) in warned
     await asyncio.sleep(HANG)
     api.emulator.faults.clear()
     assert remote_id in api.emulator.keys  # the server never acted

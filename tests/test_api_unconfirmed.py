@@ -2,7 +2,6 @@
 the answer says what is known, the database keeps the old value, the reconciler puts it back."""
 
 import asyncio
-import logging
 
 import pytest
 
@@ -50,24 +49,3 @@ async def test_an_unconfirmable_change_says_so_and_the_reconciler_puts_the_old_v
     assert record is not None
     assert (record.name, record.limit) == ("old", remote.server_limit(row))
     await settled(api)
-
-
-async def test_an_unconfirmable_delete_logs_that_the_reconciler_deletes_what_is_left(
-    api: Api, caplog: pytest.LogCaptureFixture
-) -> None:
-    key = await api.new_key()
-    remote_id = (await VPNKey.get(id=key["id"])).remote_id
-    api.emulator.faults.hang_before_next(
-        outcomes.ATTEMPTS, HANG, method="DELETE", path_contains=remote_id
-    )
-    unreadable(api)
-    answer = await api.call("DELETE", key_path(key), expect=200)
-    assert answer["details"] == f"key {key['id']} deleted"  # here; the server's copy follows
-    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert (
-        f"server alpha did not confirm deleting key {remote_id}, nor answer whether it holds "
-        "it; a key left there is deleted by the reconciler"
-    ) in warned
-    await acted(api)
-    (report,) = await reconcile(api.client.app[CONTEXT])
-    assert report.orphans_deleted == [remote_id] and remote_id not in api.emulator.keys

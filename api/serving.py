@@ -7,6 +7,7 @@ fails for want of one. The event loop is uvloop's unless ``UVLOOP=false`` (``api
 """
 
 import asyncio
+import gc
 import logging
 import resource
 import signal
@@ -72,6 +73,14 @@ def fitted_limits(settings: Settings) -> ConnectionLimits:
     return ConnectionLimits(cap, header_timeout=settings.api_header_timeout_seconds)
 
 
+def freeze_start_up() -> None:
+    """Put what start-up made (modules, the ORM's and aiogram's metadata, settings) out of the
+    garbage collector's reach: its full collections then walk only what the service makes
+    while it runs. (They took a third of a 100,000-key traffic sync's time.)"""
+    gc.collect()
+    gc.freeze()
+
+
 def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
     """Log asyncio's "out of file descriptors" accept errors once a minute, without traceback.
 
@@ -123,6 +132,7 @@ async def serve(
             reuse_port=reuse_port or None,
         )
         await site.start()
+        freeze_start_up()
         if listening is not None:
             listening(site.name)
         await stop.wait()

@@ -22,6 +22,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Chat, Message, Update, User
 from pydantic import SecretStr
 
+from api.serving import freeze_start_up
 from bench.common import (
     Figure,
     each_engine,
@@ -133,6 +134,7 @@ async def run(args: argparse.Namespace) -> list[Figure]:
 
         for dp in dispatchers.values():
             await measure(dp, 200)()  # warm-up
+        freeze_start_up()  # as ``serve`` does once it listens
         before = session.calls
         runs = {name: measure(dp, args.updates) for name, dp in dispatchers.items()}
         got = await interleaved(args.rounds, runs)

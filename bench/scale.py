@@ -13,7 +13,6 @@ Sizes are measured in interleaved rounds (``--rounds``); figures are medians, wi
 
 import argparse
 import asyncio
-import gc
 import os
 import signal
 import statistics
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from tortoise.expressions import Q
 
+from api.serving import freeze_start_up
 from bench.common import RESULTS, Figure, each_engine, emulator_process, profiled, quiet, report
 from bench.dbs import add_servers, orm, pg_available, scratch_database
 from bench.emulator import seed_id
@@ -143,7 +143,7 @@ async def measure(engine: str, keys: int, servers: int, profile: Path | None = N
         # The bench's emulators answer exact counts (real time: no scrapes to wait for).
         ctx = Context(pool=pool, scrape_seconds=0)
         await expiry_query(ctx)  # warm the ORM's caches
-        gc.collect()
+        freeze_start_up()  # as ``serve`` does once it listens
         await quiet()
         reset_peak()
         rss = rss_mb()

@@ -76,7 +76,7 @@ def fitted_limits(settings: Settings) -> ConnectionLimits:
 def freeze_start_up() -> None:
     """Put what start-up made (modules, the ORM's and aiogram's metadata, settings) out of the
     garbage collector's reach: its full collections then walk only what the service makes
-    while it runs. (They took a third of a 100,000-key traffic sync's time.)"""
+    while it runs. (They took a third of a steady 100,000-key traffic sync.)"""
     gc.collect()
     gc.freeze()
 

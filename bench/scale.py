@@ -3,7 +3,8 @@ every server (the first: every key new, the expired ones cut), a second one afte
 moved more bytes (the steady state), and the process's peak RSS; baseline: the same at 1,000
 keys, same run; the syncs also at 10,000 keys, and extrapolated linearly to 1,000,000. Each
 sync's CPU seconds are noted: the service's process (all its threads) and the emulators'
-(one process for all ten servers, on the same cores: a real server's work is its own).
+(one process for all ten servers, on the same cores: a real server's work is its own) and,
+on PostgreSQL, its server's (every ``postgres`` process).
 
 Rows are bulk-inserted; the matching keys (with traffic) are put straight into the state of
 10 emulators, which run in a child process so that the RSS figure is the service code's own.
@@ -49,6 +50,8 @@ class Scale:
     steady_cpu_s: float
     sync_emu_s: float
     steady_emu_s: float
+    sync_db_s: float
+    steady_db_s: float
     rss_mb: float
     peak_mb: float
     booked: int
@@ -68,6 +71,18 @@ def cpu_of(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu() -> float:
+    """CPU seconds every local ``postgres`` process has used so far (0 without one)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                total += cpu_of(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return total
 
 
 def reset_peak() -> None:
@@ -157,16 +172,26 @@ async def measure(engine: str, keys: int, servers: int, profile: Path | None = N
         sweep_ms = (time.perf_counter() - started) * 1000
         ctx.clock = utcnow
         with profiled(profile):
-            started, cpu, emu = time.perf_counter(), time.process_time(), cpu_of(pid)
+            started, cpu, emu, db = (
+                time.perf_counter(),
+                time.process_time(),
+                cpu_of(pid),
+                postgres_cpu(),
+            )
             reports = await sync_traffic(ctx)
             sync_s, sync_cpu_s = time.perf_counter() - started, time.process_time() - cpu
-            sync_emu_s = cpu_of(pid) - emu
+            sync_emu_s, sync_db_s = cpu_of(pid) - emu, postgres_cpu() - db
         await more_traffic(ctx, pid, rows[-1], seed_id(servers - 1, per_server - 1))
         with profiled(profile and profile.with_name(profile.stem + "-steady.txt")):
-            started, cpu, emu = time.perf_counter(), time.process_time(), cpu_of(pid)
+            started, cpu, emu, db = (
+                time.perf_counter(),
+                time.process_time(),
+                cpu_of(pid),
+                postgres_cpu(),
+            )
             steady = await sync_traffic(ctx)
             steady_s, steady_cpu_s = time.perf_counter() - started, time.process_time() - cpu
-            steady_emu_s = cpu_of(pid) - emu
+            steady_emu_s, steady_db_s = cpu_of(pid) - emu, postgres_cpu() - db
         peak = rss_mb("VmHWM")
         await pool.close()
     errors = [r.error for r in reports + steady if r.error]
@@ -176,7 +201,7 @@ async def measure(engine: str, keys: int, servers: int, profile: Path | None = N
     # Every key booked, both times; the expired ones cut by the first sync.
     assert booked == keys and cut == len(found), (booked, cut)
     print(f"steady sync booked {sum(r.keys for r in steady)} keys", flush=True)
-    cpus = (sync_cpu_s, steady_cpu_s, sync_emu_s, steady_emu_s)
+    cpus = (sync_cpu_s, steady_cpu_s, sync_emu_s, steady_emu_s, sync_db_s, steady_db_s)
     return Scale(keys, query_ms, sweep_ms, sync_s, steady_s, *cpus, rss, peak, booked)
 
 
@@ -201,19 +226,22 @@ async def run(args: argparse.Namespace) -> list[Figure]:
     small, middle, big = ({f: statistics.median(getattr(r, f) for r in runs)
                            for f in ("query_ms", "sweep_ms", "sync_s", "steady_s", "rss_mb",
                                      "peak_mb", "sync_cpu_s", "steady_cpu_s", "sync_emu_s",
-                                     "steady_emu_s")} for runs in rounds)  # fmt: skip
+                                     "steady_emu_s", "sync_db_s", "steady_db_s")}
+                           for runs in rounds)  # fmt: skip
     label, db, million = f"{sizes[0]:,} keys", args.db, 1_000_000 / args.keys
     note = f"({db}, {args.keys:,} keys / {args.servers} servers)"
 
     def sync_figures(field: str, what: str) -> list[Figure]:
         """The sync at the middle and the big size (targets), and 1,000,000 extrapolated;
-        with the CPU seconds of the service's process and of the emulators' (medians)."""
+        with the CPU seconds of the service's process, the emulators' and PostgreSQL's
+        (medians)."""
         runs = [[getattr(r, field) for r in size] for size in rounds]
         growth = big[field] / middle[field]
-        cpu, emu = field.replace("_s", "_cpu_s"), field.replace("_s", "_emu_s")
+        cpu, emu, pg = (field.replace("_s", f"_{part}_s") for part in ("cpu", "emu", "db"))
 
         def note(size: dict[str, float], n: int) -> str:
             spent = f"CPU: service {size[cpu]:.2f} s, emulators {size[emu]:.2f} s"
+            spent += f", PostgreSQL {size[pg]:.2f} s" if db == "postgres" else ""
             return f"({db}; {spread_of(runs[n])}; {spent})"
 
         return [

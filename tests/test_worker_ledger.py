@@ -266,3 +266,12 @@ def test_spread_splits_bytes_over_the_hours_of_an_interval_and_keeps_the_sum() -
     assert parts == {hours[0]: 250, hours[1]: 500, hours[2]: 250}
     assert sum(history.spread(999, start, start + timedelta(minutes=1)).values()) == 999
     assert history.spread(0, start, start + timedelta(hours=1)) == {}
+
+
+def test_spreading_to_one_end_gives_what_spread_gives() -> None:
+    end = datetime(2026, 1, 1, 12, 20, tzinfo=UTC)
+    spread_to_end = history.spreading(end)
+    for minutes in (0, 5, 20, 21, 60, 80, 200, 60 * 24 * 40):
+        start = end - timedelta(minutes=minutes)
+        for nbytes in (0, 1, 999, 10**9):
+            assert spread_to_end(nbytes, start) == history.spread(nbytes, start, end)

@@ -7,6 +7,7 @@ evenly over the interval it was measured in) and looks that up 30 days later.
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -84,6 +85,20 @@ def spread(nbytes: int, start: datetime, end: datetime) -> Spread:
             parts[hour] = share
             given += share
     return parts
+
+
+def spreading(end: datetime) -> Callable[[int, datetime], Spread]:
+    """``spread`` for intervals that all end at ``end`` (one sync's): an interval that starts
+    in ``end``'s own hour — every key of the sync that is new since it — goes to that hour
+    without any date arithmetic."""
+    last = floor_hour(end)
+
+    def spread_to_end(nbytes: int, start: datetime) -> Spread:
+        if last <= start < end:
+            return {last: nbytes} if nbytes > 0 else {}
+        return spread(nbytes, start, end)
+
+    return spread_to_end
 
 
 def _to_db(hours: set[datetime]) -> dict[datetime, object]:

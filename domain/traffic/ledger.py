@@ -181,11 +181,13 @@ async def _book(
     changed = [s for s in samples if s.counted or s.baseline != s.key.usage_baseline]
     hours = None
     if report.method == "counters":  # the only syncs that read the history
+        spread = history.spreading(until)
 
         def hours(sample: Sample) -> history.Spread:
             created = sample.key.created_at
-            begin = created if previous is None or previous < created else previous
-            return history.spread(sample.counted, begin, until)
+            return spread(
+                sample.counted, created if previous is None or previous < created else previous
+            )
 
     written: set[int] = set()
     for start in range(0, len(changed), CHUNK):

@@ -367,6 +367,21 @@ async def test_a_key_created_with_a_zero_limit_passes_until_a_limit_changes(
     assert not emu.is_blocked("1")
 
 
+async def test_a_limit_edited_into_a_record_counts_from_the_hourly_check(
+    api: Api, emu: OutlineEmulator
+) -> None:
+    await api("PUT", "/access-keys/1", {})
+    await api("PUT", "/access-keys/2", {"limit": {"bytes": 10}})
+    emu.add_traffic("1", 50)
+    emu.keys["1"]["dataLimit"] = {"bytes": 10}  # by hand: the API's calls do not see it
+    assert (await api("PUT", "/access-keys/2/data-limit", {"limit": {"bytes": 5}}))[0] == 204
+    assert not emu.is_blocked("1")
+    emu.enforce_limits()  # the hourly check reads every record
+    assert emu.is_blocked("1")
+    assert (await api("DELETE", "/access-keys/1/data-limit"))[0] == 204
+    assert not emu.is_blocked("1") and "1" not in emu.limited
+
+
 async def test_server_default_limit_applies_to_keys_without_their_own(
     api: Api, emu: OutlineEmulator
 ) -> None:

@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
 from aiohttp import web
 
 from vpn.emulator import checks, js
@@ -23,7 +24,21 @@ def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     """Restify's error body ``{"code", "message"}``."""
-    return web.json_response({"code": code, "message": message}, status=status, headers=headers)
+    return _json_response({"code": code, "message": message}, status, headers)
+
+
+def _json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """``body`` as JSON, compact and UTF-8 as Node's ``JSON.stringify`` writes it; what
+    orjson refuses (a lone surrogate, an integer past 64 bits) the standard encoder writes."""
+    try:
+        data = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        data = json.dumps(body, separators=(",", ":")).encode()
+    return web.Response(
+        body=data, status=status, headers=headers, content_type="application/json", charset="utf-8"
+    )
 
 
 def _api_error(exc: ApiError) -> web.Response:
@@ -34,7 +49,7 @@ def _api_error(exc: ApiError) -> web.Response:
 def _reply(status: int, body: Any) -> web.Response:
     if body is None:
         return web.Response(status=status)
-    return web.json_response(body, status=status)
+    return _json_response(body, status)
 
 
 def sanitize(path: str) -> str:
@@ -94,7 +109,7 @@ def build_app(emulator: OutlineEmulator, prefix: str) -> web.Application:
             return _api_error(exc)
         if isinstance(handler, Redirect):
             location = {"Location": prefix + handler.target}
-            return web.json_response(None, status=308, headers=location)
+            return _json_response(None, 308, location)
         fault = emulator.faults.take(request.method, path)
         return await _serve(emulator, request, handler, call, fault)
 

@@ -72,7 +72,8 @@ def complete(record: dict[str, Any], key_id: str, host: str, port: int) -> KeyRe
     record = record if isinstance(record, KeyRecord) else KeyRecord(record)
     record.setdefault("id", key_id)
     record.setdefault("name", "")
-    record.setdefault("password", new_password())
+    if "password" not in record:  # (not ``setdefault``: a new password is 22 random draws)
+        record["password"] = new_password()
     record.setdefault("port", port)
     record.setdefault("method", DEFAULT_METHOD)
     if "accessUrl" not in record:

@@ -59,6 +59,9 @@ class OutlineEmulator:
         self.clock = clock
         # id -> AccessKey dict; tests may read, edit, add or delete entries directly.
         self.keys: dict[str, KeyRecord] = {}
+        # Ids of the keys with a limit of their own, kept by the API's calls (a limit edited
+        # into a record by hand counts from the next hourly check).
+        self.limited: set[str] = set()
         self.next_id = 0
         self.busy_ports: set[int] = set()
         self.traffic = TrafficLedger()
@@ -128,12 +131,12 @@ class OutlineEmulator:
             self.default_limit = checks.data_limit(params.get("limit", UNDEFINED))
         except checks.JsTypeError:
             raise checks.internal() from None
-        self.enforce_limits()
+        self._check_limits()
 
     def remove_default_limit(self) -> None:
         """``DELETE /server/access-key-data-limit``."""
         self.default_limit = None
-        self.enforce_limits()
+        self._check_limits()
 
     def set_metrics_enabled(self, params: dict[str, Any]) -> None:
         """``PUT /metrics/enabled``."""
@@ -189,7 +192,7 @@ class OutlineEmulator:
         password = new_password() if wanted.password is None else wanted.password
         record = KeyRecord(id=key_id, name=wanted.name, password=password, port=port)
         record["method"] = method
-        set_limit(record, wanted.limit)
+        self._set_limit(key_id, record, wanted.limit)
         refresh_url(record, self.hostname)
         self.keys[key_id] = record
         self.over_limit.discard(key_id)  # a new key passes until the next check
@@ -205,6 +208,7 @@ class OutlineEmulator:
         """``DELETE /access-keys/{id}``."""
         self.key(key_id)
         del self.keys[key_id]
+        self.limited.discard(key_id)
         self.over_limit.discard(key_id)
         if self.forget_deleted_usage:
             self.traffic.forget(key_id)
@@ -221,13 +225,20 @@ class OutlineEmulator:
     def set_key_limit(self, key_id: str, params: dict[str, Any]) -> None:
         """``PUT /access-keys/{id}/data-limit``; a body without ``limit`` removes it (quirk)."""
         limit = checks.data_limit(params.get("limit", UNDEFINED))
-        set_limit(self.key(key_id), limit)
-        self.enforce_limits()
+        self._set_limit(key_id, self.key(key_id), limit)
+        self._check_limits()
 
     def remove_key_limit(self, key_id: str) -> None:
         """``DELETE /access-keys/{id}/data-limit``."""
-        set_limit(self.key(key_id), None)
-        self.enforce_limits()
+        self._set_limit(key_id, self.key(key_id), None)
+        self._check_limits()
+
+    def _set_limit(self, key_id: str, record: KeyRecord, limit: int | None) -> None:
+        set_limit(record, limit)
+        if limit is None:
+            self.limited.discard(key_id)
+        else:
+            self.limited.add(key_id)
 
     def key_limit(self, key_id: str) -> int | None:
         """The key's own data limit in bytes (``KeyError`` if there is no such key)."""
@@ -287,14 +298,21 @@ class OutlineEmulator:
         return key_id in self.over_limit
 
     def enforce_limits(self) -> None:
-        """Check every key's usage against its limit, as shadowbox does hourly and on changes."""
+        """Check every key's usage against its limit, as shadowbox does hourly (limits
+        edited into the records by hand included)."""
+        self.limited = {key_id for key_id, record in self.keys.items() if "dataLimit" in record}
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        """The check itself, also run on every limit change: only the keys with a limit of
+        their own can be over one, unless the server has a default."""
         now = self.clock()
         while self.next_enforcement <= now:
             self.next_enforcement += ENFORCEMENT_SECONDS
-        if self.default_limit is None:  # only keys with a limit of their own can be over one
-            limited = (key_id for key_id, record in self.keys.items() if record.get("dataLimit"))
+        if self.default_limit is None:
+            limited = [key_id for key_id in self.limited if key_id in self.keys]
         else:
-            limited = iter(self.keys)
+            limited = list(self.keys)
         self.over_limit = {
             key_id
             for key_id in limited

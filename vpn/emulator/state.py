@@ -309,10 +309,8 @@ class OutlineEmulator:
         now = self.clock()
         while self.next_enforcement <= now:
             self.next_enforcement += ENFORCEMENT_SECONDS
-        if self.default_limit is None:
-            limited = [key_id for key_id in self.limited if key_id in self.keys]
-        else:
-            limited = list(self.keys)
+        keys = self.keys.keys()
+        limited = keys & self.limited if self.default_limit is None else keys
         self.over_limit = {
             key_id
             for key_id in limited

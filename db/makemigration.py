@@ -48,6 +48,10 @@ async def _generate(url: str, name: str) -> tuple[str, str, str, str] | None:
         location = Path(tmp) / "migrations"
         shutil.copytree(MIGRATIONS, location)
         app_dir = location / "models"
+        dialect = "postgres" if url.startswith("postgres") else "sqlite"
+        for done in app_dir.glob("*.py"):  # aerich reads their SQL with no connection
+            text = done.read_text(encoding="utf-8")
+            done.write_text(text.replace("SQL[db.capabilities.dialect]", f"SQL[{dialect!r}]"))
         before = {p.name for p in app_dir.glob("*.py")}
         command = Command(tortoise_config(url), app="models", location=str(location))
         if before:

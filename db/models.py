@@ -256,20 +256,21 @@ class TrafficBucket(Model):
 
     Kept for a little over Outline's 30-day window: the ledger subtracts what ages out of
     the server's rolling counter, which the counter alone cannot tell apart from new traffic.
+
+    ``key_id`` names a ``vpn_keys`` row without a foreign key: the sync writes a row per key
+    per hour, and checking each against ``vpn_keys`` cost as much as the write. The sync's
+    own ``UPDATE`` of the same keys, in the same transaction, proves and locks them; whoever
+    deletes a key row deletes its history.
     """
 
     id = fields.BigIntField(primary_key=True)
-    key: fields.ForeignKeyRelation[VPNKey] = fields.ForeignKeyField(
-        "models.VPNKey", related_name="traffic_buckets", on_delete=fields.CASCADE
-    )
+    key_id = fields.IntField()
     hour = fields.DatetimeField(db_index=True)
     bytes = fields.BigIntField(default=0)
 
-    key_id: int
-
     class Meta:
         table = "traffic_buckets"
-        unique_together = (("key", "hour"),)
+        unique_together = (("key_id", "hour"),)
 
 
 class OrderState(StrEnum):

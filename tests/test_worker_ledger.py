@@ -16,7 +16,7 @@ from domain.traffic import history, ledger
 from domain.traffic.ledger import SyncReport, sync_traffic
 from domain.traffic.periods import add_month, set_traffic_reset
 from domain.traffic.rows import KeyRow
-from tests.worker_fixtures import ADMIN_ACTOR, FakeClock, new_key
+from tests.worker_fixtures import ADMIN_ACTOR, OWNER, FakeClock, new_key
 from vpn.emulator import RunningEmulator, start_emulator
 
 
@@ -213,6 +213,30 @@ async def test_a_server_that_cannot_be_reached_is_reported_and_changes_nothing(
     assert await used(key) == 0
     report = await step(ctx, clock, minutes=5)
     assert report.error is None and await used(key) == 100
+
+
+async def test_removing_a_server_takes_its_keys_history_and_no_one_elses(
+    ctx: Context, clock: FakeClock, owner, outline_server: RunningEmulator
+) -> None:
+    """(Only syncs from the 30-day counters keep a history.)"""
+    beta = await start_emulator(clock=clock.time)
+    outline_server.emulator.experimental = beta.emulator.experimental = False
+    try:
+        await registry.add_server(ctx, name="beta", api_url=beta.api_url, actor=audit.CLI)
+        gone = await new_key(ctx)
+        kept = await issuing.create_key(ctx, server="beta", actor=ADMIN_ACTOR, tg_id=OWNER)
+        await sync_traffic(ctx)
+        Traffic(outline_server).add(gone, 100)
+        Traffic(beta).add(kept, 100)
+        clock.advance(minutes=5)
+        await sync_traffic(ctx)
+        await changes.delete_key(ctx, key_id=gone.id, server=None, actor=ADMIN_ACTOR)
+        assert await TrafficBucket.filter(key_id=gone.id).exists()
+        await registry.remove_server("alpha", actor=ADMIN_ACTOR)
+        assert not await TrafficBucket.filter(key_id=gone.id).exists()
+        assert await TrafficBucket.filter(key_id=kept.id).exists()
+    finally:
+        await beta.stop()
 
 
 async def test_a_key_moved_between_the_syncs_read_and_its_write_keeps_what_the_move_booked(

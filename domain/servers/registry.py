@@ -18,6 +18,7 @@ from domain import audit
 from domain.context import Context
 from domain.errors import Conflict, DomainError, Invalid, NotFound
 from domain.keys import remote
+from domain.traffic import history
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 # Where a new key may be asked for: the active server with the fewest live keys.
@@ -287,6 +288,7 @@ async def remove_server(name: str, *, actor: str) -> None:
     if await VPNKey.filter(server=server).exclude(state=KeyState.DELETED).exists():
         raise Conflict(f"server '{name}' still has live keys; delete them first", server=name)
     async with in_transaction():
+        await history.forget_keys(server.id)
         await VPNKey.filter(server=server).delete()
         await server.delete()
         await audit.record(actor, "server.removed", details={"server": name})

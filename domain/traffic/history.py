@@ -146,8 +146,15 @@ async def add(parts: dict[int, Spread]) -> None:
             await conn.execute_query(statement, [v for row in chunk for v in row])
 
 
+def _of_server(server_id: int) -> Subquery:
+    return Subquery(VPNKey.filter(server_id=server_id).values("id"))
+
+
 async def forget_before(server_id: int, moment: datetime) -> None:
     """Drop one server's history older than ``moment`` (no sample will look that far back)."""
-    await TrafficBucket.filter(
-        key_id__in=Subquery(VPNKey.filter(server_id=server_id).values("id")), hour__lt=moment
-    ).delete()
+    await TrafficBucket.filter(key_id__in=_of_server(server_id), hour__lt=moment).delete()
+
+
+async def forget_keys(server_id: int) -> None:
+    """Drop all history of one server's keys, before their rows go (nothing else does)."""
+    await TrafficBucket.filter(key_id__in=_of_server(server_id)).delete()

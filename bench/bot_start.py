@@ -67,17 +67,14 @@ class RecordingSession(BaseSession):
         return Message(message_id=self.calls, date=datetime.now(UTC), chat=chat, text="ok")
 
 
-def start_update(number: int) -> Update:
-    """``/start`` from a user never seen before."""
-    user = User(id=5_000_000 + number, is_bot=False, first_name=f"U{number}", language_code="en")
-    message = Message(
-        message_id=number,
-        date=datetime.now(UTC),
-        chat=Chat(id=user.id, type="private"),
-        from_user=user,
-        text="/start",
-    )
-    return Update(update_id=number, message=message)
+def start_update(number: int) -> dict[str, Any]:
+    """``/start`` from a user never seen before, as Telegram sends it."""
+    user = {"id": 5_000_000 + number, "is_bot": False, "first_name": f"U{number}",
+            "language_code": "en"}  # fmt: skip
+    chat = {"id": user["id"], "type": "private"}
+    message = {"message_id": number, "date": int(time.time()), "chat": chat, "from": user,
+               "text": "/start"}  # fmt: skip
+    return {"update_id": number, "message": message}
 
 
 def noop_dispatcher() -> Dispatcher:
@@ -98,9 +95,9 @@ async def rate(dp: Dispatcher, bot: Bot, updates: int, concurrency: int, first: 
     numbers = itertools.count(first)
     gate = asyncio.Semaphore(concurrency)
 
-    async def feed(update: Update) -> None:
-        async with gate:
-            await dp.feed_update(bot, update)
+    async def feed(update: dict[str, Any]) -> None:
+        async with gate:  # parsed as polling parses ``getUpdates``: bound to the bot
+            await dp.feed_update(bot, Update.model_validate(update, context={"bot": bot}))
 
     batch = [start_update(next(numbers)) for _ in range(updates)]
     started = time.perf_counter()

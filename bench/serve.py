@@ -7,13 +7,13 @@ report to FILE on shutdown (SIGTERM).
 """
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
 from api import serving
+from domain.operations.logs import configure_logging
 from domain.settings import Settings
 
 
@@ -54,9 +54,7 @@ def main() -> None:
     parser.add_argument("--profile", help="write a pyinstrument report here on shutdown")
     args = parser.parse_args()
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)  # as ``main.py serve`` does
     app = build(settings)
     if args.profile:
         add_profiler(app, args.profile)

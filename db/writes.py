@@ -16,7 +16,6 @@ Not for use inside an ORM transaction (``in_transaction``).
 """
 
 import asyncio
-import functools
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -43,17 +42,11 @@ def insert_parts(instance: Model) -> tuple[str, list[str], list[Any]]:
 
     Fills the instance's ``auto_now``/``auto_now_add`` fields as saving it would.
     """
-    table, columns, fields = _insert_plan(type(instance))
-    return table, list(columns), [f.to_db_value(getattr(instance, n), instance) for n, f in fields]
-
-
-@functools.cache
-def _insert_plan(model: type[Model]) -> tuple[str, tuple[str, ...], tuple[tuple[str, Any], ...]]:
-    """A model's table, the columns an insert writes, and (name, field) for each of them."""
-    meta = model._meta
+    meta = instance._meta
     names = [name for name in meta.fields_db_projection if not meta.fields_map[name].generated]
-    columns = tuple(meta.fields_db_projection[name] for name in names)
-    return meta.db_table, columns, tuple((n, meta.fields_map[n]) for n in names)
+    columns = [meta.fields_db_projection[name] for name in names]
+    values = [meta.fields_map[n].to_db_value(getattr(instance, n), instance) for n in names]
+    return meta.db_table, columns, values
 
 
 def update_parts(instance: Model, names: list[str]) -> tuple[str, list[Any]]:

@@ -5,20 +5,15 @@ from typing import Any
 
 from tortoise.backends.base.config_generator import expand_db_url
 
-from db.postgres import PooledConnection
-
 DEFAULT_DATABASE_URL = "sqlite://data/vpnkeys.sqlite3"
 MODELS = ["db.models", "aerich.models"]
 
 
 def connection_config(url: str) -> dict[str, Any]:
     """The Tortoise connection for ``url``: SQLite with immediate transactions
-    (``db.sqlite``), PostgreSQL with connections released without a reset (``db.postgres``)."""
+    (``db.sqlite``), PostgreSQL with a fair pool released without a reset (``db.postgres``)."""
     config = expand_db_url(url)
-    if url.startswith("sqlite://"):
-        config["engine"] = "db.sqlite"
-    else:
-        config["credentials"]["connection_class"] = PooledConnection
+    config["engine"] = "db.sqlite" if url.startswith("sqlite://") else "db.postgres"
     return config
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from db.models import VPNKey
 from domain.context import Context
+from domain.traffic import schedule as schedules
 from domain.traffic.ledger import sync_traffic
 from tests.worker_fixtures import FakeClock, new_key
 from vpn.emulator import RunningEmulator
@@ -165,3 +166,57 @@ async def test_exact_answers_give_exact_figures_through_the_same_month_and_72_h(
     ctx: Context, clock: FakeClock, owner, outline_server: RunningEmulator
 ) -> None:
     await run(ctx, clock, outline_server.emulator, every(1800, fast=(39.5, 40.5)), exact=True)
+
+
+async def test_a_restarted_ledger_books_no_answer_cached_for_the_process_before_it(
+    ctx: Context, prometheus: FakeClock, owner, outline_server: RunningEmulator
+) -> None:
+    """shadowbox keeps each answer for five minutes, so a new process (the view of the
+    server forgotten) that asks a window its predecessor asked gets the old figure."""
+    emulator, start = outline_server.emulator, prometheus.time()
+    key = await new_key(ctx, name="k")
+    emulator.add_traffic(key.remote_id, 1, at=start + OFFSET - 10)  # the series' first sample
+    bursts = [(OFFSET + n * SCRAPE + 20, (n % 3 + 1) * MB) for n in range(1, 20)]
+    for at, size in bursts:
+        emulator.add_traffic(key.remote_id, size, at=start + at)
+    offset, restarts = 0.0, (301.0, 603.0, 905.0)
+    while offset < 30 * 60:
+        if any(offset < at <= offset + 7 for at in restarts):
+            schedules._views.clear()
+        offset += 7
+        prometheus.advance(seconds=7)
+        (report,) = await sync_traffic(ctx)
+        assert report.error is None
+        shown = sum(n for at, n in bursts if at < _next_scrape(offset) - SCRAPE)
+        used = (await VPNKey.get(id=key.id)).traffic_used
+        assert used <= shown * 1.01, (offset, used, shown)
+    assert abs(used - shown) <= 0.01 * shown, (used, shown)
+
+
+async def test_a_burst_far_above_all_the_key_moved_before_is_booked_whole(
+    ctx: Context, prometheus: FakeClock, owner, outline_server: RunningEmulator
+) -> None:
+    """Prometheus extrapolates a window's start back only to the counter's zero point: when
+    a key's earlier bytes are few against a burst, the answer is not proportional to the
+    window (a key idle for minutes after a tiny first transfer; a small key's big burst)."""
+    emulator, start = outline_server.emulator, prometheus.time()
+    moves = {
+        "primed": [(OFFSET - 10, 300), (OFFSET + 7 * SCRAPE + 20, 3 * MB)],
+        "small": [
+            (OFFSET - 10, 300),
+            (OFFSET + 2 * SCRAPE, 50_000),
+            (OFFSET + 9 * SCRAPE, 20 * MB),
+        ],
+    }
+    keys = {name: await new_key(ctx, name=name) for name in moves}
+    for name, items in moves.items():
+        for at, size in items:
+            emulator.add_traffic(keys[name].remote_id, size, at=start + at)
+    for _ in range(20 * 60 // 7):
+        prometheus.advance(seconds=7)
+        (report,) = await sync_traffic(ctx)
+        assert report.error is None
+    for name, key in keys.items():
+        counted = sum(size for _, size in moves[name][1:])  # the first sample is never counted
+        used = (await VPNKey.get(id=key.id)).traffic_used
+        assert abs(used - counted) <= 0.002 * counted, (name, used, counted)

@@ -134,11 +134,14 @@ async def _sync_scraped(
 ) -> bool:
     """Book from Prometheus-scraped metrics (``domain.traffic.scraped``); ``False`` when the
     server cannot give them, so the 30-day counters must do."""
+    report.method = "scrapes"
+    if not schedules.view(srv).trusted(ctx.now().timestamp()):
+        return True  # nothing is booked (or re-based) until the cache is known to be ours
     views = [KeyView(k.remote_id, k.usage_baseline, k.created_at) for k in keys]
     reading = await read_usage(ctx, srv, client, views, counters, anchor=srv.last_synced_at)
     if reading is None:
         return False
-    report.method, report.counters_reset = "scrapes", reading.lost
+    report.counters_reset = reading.lost
     samples = [
         Sample(k, round(reading.counted.get(k.remote_id, 0)), counters.get(k.remote_id, 0))
         for k in keys

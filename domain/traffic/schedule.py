@@ -6,6 +6,8 @@ shows bytes" is monotone in ``r`` and switches on at the ``r`` whose start reach
 scrape: a binary search over ``r`` finds a scrape time to the second. Only traffic makes
 that visible; with none there is nothing to book either. What is learned is kept in memory
 per server (with the windows recently asked for, which shadowbox caches for five minutes).
+A process cannot know what another asked (the one it replaced, a former worker leader), so
+it trusts no window until that long after it first read the server.
 """
 
 import hashlib
@@ -35,6 +37,14 @@ class ServerView:
     # A sync failed (Prometheus may have been down): book only from a scrape after recovery.
     failed: bool = False
     recovered_at: float = float("-inf")
+    met_at: float | None = None
+
+    def trusted(self, now: float) -> bool:
+        """Whether shadowbox's cache can only hold answers this process asked for: another
+        process's have expired once ``CACHED_FOR`` has passed since this one first came."""
+        if self.met_at is None:
+            self.met_at = now
+        return now - self.met_at > CACHED_FOR + 5
 
     def fresh(self, windows: list[int], now: float) -> int | None:
         """The first window whose answer is not in shadowbox's cache; marks it asked."""

@@ -1,7 +1,7 @@
 """New usage per key from a server whose metrics come from Prometheus scrapes (real Outline).
 
-One reading: the scrape schedule (learned once), the latest scrape before now, one window
-from just before the anchor (the last scrape already booked) and the 30-day figures. Keys
+One reading: the scrape schedule (learned once), the latest scrape before now, two windows
+from before the anchor (the last scrape already booked) and the 30-day figures. Keys
 the anchor already knew get the exact increase since it; keys new since then get what their
 30-day figure says without its end extrapolation (``domain.traffic.scrapes``).
 """
@@ -15,7 +15,15 @@ from domain.context import Context
 from domain.keys import remote
 from domain.traffic import schedule as schedules
 from domain.traffic.history import SKEW, WINDOW
-from domain.traffic.scrapes import Schedule, chained, first_counted, window_choices
+from domain.traffic.scrapes import (
+    FAR_MARGIN,
+    MARGIN,
+    Answers,
+    Schedule,
+    chained,
+    first_counted,
+    window_choices,
+)
 from vpn.backends import Backend
 
 # A young key whose 30-day figure falls below this share of the last one lost its samples
@@ -115,26 +123,37 @@ async def read_usage(
         # next reading; keys new to the ledger are counted whole.
         since = latest - 2 * plan.interval
     intervals = plan.between(since, latest)
-    window = seen.fresh(window_choices(now, since, plan.interval), now)
-    if intervals <= 0 or window is None:
+    if intervals <= 0:
         return Reading()
-    answers = await remote.call(srv, client.usage_since(window))
-    if answers is None:
+    near = seen.fresh(window_choices(now, since, plan.interval, MARGIN), now)
+    far = seen.fresh(window_choices(now, since, plan.interval, FAR_MARGIN), now)
+    if near is None or far is None:
+        return Reading()
+    windows = (min(near, far), max(near, far))
+    shorter = await remote.call(srv, client.usage_since(windows[0]))
+    longer = await remote.call(srv, client.usage_since(windows[1]))
+    if shorter is None or longer is None:
         return None
     lost = was_lost(keys, counters, ctx.now())
     span, after_scrape = intervals * plan.interval, now - latest
     counted = {}
     for key in keys:
-        answer = max(0.0, answers.get(key.remote_id, 0))
+        answers = Answers(
+            max(0.0, shorter.get(key.remote_id, 0)), max(0.0, longer.get(key.remote_id, 0))
+        )
         if key.baseline > 0 and not lost:
-            if answer and not first:
-                counted[key.remote_id] = chained(answer, span, window)
+            if answers.near and not first:
+                counted[key.remote_id] = chained(
+                    answers, windows, span, after_scrape, key.baseline
+                )
         elif counters.get(key.remote_id):
             counter = counters[key.remote_id]
-            if counter < ALIVE_SHARE * answer:
+            if counter < ALIVE_SHARE * answers.near:
                 # Sampled all through the window (born before the anchor, idle until now):
                 # the window is exact; what it moved before its first scrape is not known.
-                counted[key.remote_id] = chained(answer, span, window)
+                counted[key.remote_id] = chained(answers, windows, span, after_scrape, 0)
             else:
-                counted[key.remote_id] = first_counted(counter, answer, window, after_scrape)
+                counted[key.remote_id] = first_counted(
+                    counter, answers.near, windows[0], after_scrape
+                )
     return Reading(counted, _moment(latest), lost)

@@ -7,14 +7,20 @@ the answer is ``Δ · r / S``: ``Δ`` the true increase between the first and la
 window, ``S`` the time between them. Knowing the scrape schedule, the ledger asks for a window
 that starts just before the last scrape it booked (the *anchor*), so ``S`` is the time from
 the anchor to the latest scrape and ``Δ = answer · S / r`` is exact — whatever the query's
-own moment ``T``. See ``docs/traffic.md``.
+own moment ``T``. A counter is extrapolated back no further than its zero point, though, so
+a second, longer window tells when the answers are not in proportion to the windows.
+See ``docs/traffic.md``.
 """
 
 import math
 from dataclasses import dataclass
 
-# How far before the anchor the window starts (room for clock skew and request latency).
+# How far before the anchor the window starts (room for clock skew and request latency),
+# and the second window's start, further back but after the scrape before the anchor.
 MARGIN = 10.0
+FAR_MARGIN = 40.0
+# Answers in proportion to their windows within this share (float rounding, not traffic).
+PROPORTIONAL = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,22 +40,47 @@ class Schedule:
         return round((latest - anchor) / self.interval)
 
 
-def window_choices(now: float, anchor: float, interval: float) -> list[int]:
+def window_choices(now: float, anchor: float, interval: float, margin: float) -> list[int]:
     """Window lengths (whole seconds) that start in ``(anchor - interval, anchor)``, best first.
 
-    The best starts ``MARGIN`` s before the anchor; the others serve when shadowbox may still
+    The best starts ``margin`` s before the anchor; the others serve when shadowbox may still
     hold a cached answer for that query (it keeps each for five minutes).
     """
     low = math.floor(now - anchor) + 1
     high = math.ceil(now - anchor + interval) - 2
-    best = min(max(math.ceil(now - anchor + MARGIN), low), high)
+    best = min(max(math.ceil(now - anchor + margin), low), high)
     rest = sorted(range(low, high + 1), key=lambda r: (abs(r - best), r))
     return rest
 
 
-def chained(answer: float, span: float, window: int) -> float:
-    """The true increase between the anchor and the latest scrape (``span`` seconds apart)."""
-    return answer * span / window
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """One key's answers for two windows that start before the anchor (``near`` the shorter)."""
+
+    near: float
+    far: float
+
+
+def chained(
+    answers: Answers, windows: tuple[int, int], span: float, since_scrape: float, before: float
+) -> float:
+    """The true increase Δ between the anchor and the latest scrape (``span`` seconds apart).
+
+    While Prometheus extrapolates a window's start back to the window's start, the answer
+    is ``Δ · window / span``, so two answers stand in their windows' proportion. It goes no
+    further back than the counter's zero point, though: when the counter's value ``v₁`` at
+    the anchor is small against Δ (a burst far above all the key moved before), an answer
+    is ``Δ · (span + since_scrape) / span + v₁`` whatever its window. ``v₁`` is then taken
+    as ``before`` (the key's last 30-day figure), within the bounds the shorter window sets.
+    """
+    near, far = windows
+    proportional = answers.near * span / near
+    if answers.far * near >= answers.near * far * (1 - PROPORTIONAL):
+        return proportional
+    at_zero_point = answers.near * span / (span + since_scrape)
+    return min(
+        at_zero_point, max(proportional, at_zero_point - before * span / (span + since_scrape))
+    )
 
 
 def first_counted(counter: float, answer: float, window: int, since_scrape: float) -> float:

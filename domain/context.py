@@ -1,6 +1,7 @@
 """The collaborators every domain operation receives: VPN clients, clock and tunables."""
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -29,6 +30,8 @@ class Context:
     demo_days: int = 7
     demo_traffic_bytes: int = GIB
     clock: Callable[[], datetime] = field(default=utcnow)
+    # How the domain waits for the clock to move (tests on a fake clock move it instead).
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
     # A ``creating`` key younger than this may still be in flight; the reconciler leaves it.
     stale_after: timedelta = timedelta(minutes=2)
     # Signs dynamic links; ``None`` when the installation has no ``PUBLIC_URL``.

@@ -39,6 +39,10 @@ class FakeClock:
         self.moment += timedelta(**delta)
         return self.moment
 
+    async def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass at once (for ``Context.sleep``)."""
+        self.advance(seconds=seconds)
+
 
 @pytest.fixture
 def clock(ctx: Context, outline_server: RunningEmulator) -> FakeClock:

@@ -142,6 +142,8 @@ async def _sync_scraped(
     if reading is None:
         return False
     report.counters_reset = reading.lost
+    if reading.counters is not None:
+        counters = reading.counters
     samples = [
         Sample(k, round(reading.counted.get(k.remote_id, 0)), counters.get(k.remote_id, 0))
         for k in keys

@@ -6,7 +6,6 @@ the anchor already knew get the exact increase since it; keys new since then get
 30-day figure says without its end extrapolation (``domain.traffic.scrapes``).
 """
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -52,6 +51,8 @@ class Reading:
     counted: dict[str, float] = field(default_factory=dict)
     through: datetime | None = None
     lost: bool = False
+    # The 30-day figures read again after waiting for a scrape (else the ones given).
+    counters: dict[str, int] | None = None
 
 
 def _moment(value: float) -> datetime:
@@ -77,7 +78,7 @@ async def _settle(ctx: Context, plan: Schedule, now: float) -> float:
     nearest = plan.last(now + plan.interval / 2)
     zone = 0.5 + ctx.scrape_settle_seconds
     if abs(now - nearest) < zone:
-        await asyncio.sleep(nearest + zone - now)
+        await ctx.sleep(nearest + zone - now)
         now = ctx.now().timestamp()
     return now
 
@@ -111,12 +112,15 @@ async def read_usage(
         return None
     if plan is None:
         return Reading()  # nobody moved a byte between two scrapes since the anchor
-    now = await _settle(ctx, plan, now)
+    settled = await _settle(ctx, plan, now)
+    if settled != now:  # the scrape waited for may be missing from the 30-day figures
+        counters = await remote.call(srv, client.usage())
+    now = settled
     latest, seen = plan.last(now), schedules.view(srv)
     if seen.failed:
         seen.failed, seen.recovered_at = False, now
     if latest <= seen.recovered_at:
-        return Reading()  # the scrapes missed while Prometheus was down may include this one
+        return Reading(counters=counters)  # the scrapes missed while it was down may include it
     first = since is None or abs(plan.last(since + plan.interval / 2) - since) > 1
     if first:
         # No anchor yet (or a new schedule): keys the ledger booked before wait for the
@@ -124,11 +128,11 @@ async def read_usage(
         since = latest - 2 * plan.interval
     intervals = plan.between(since, latest)
     if intervals <= 0:
-        return Reading()
+        return Reading(counters=counters)
     near = seen.fresh(window_choices(now, since, plan.interval, MARGIN), now)
     far = seen.fresh(window_choices(now, since, plan.interval, FAR_MARGIN), now)
     if near is None or far is None:
-        return Reading()
+        return Reading(counters=counters)
     windows = (min(near, far), max(near, far))
     shorter = await remote.call(srv, client.usage_since(windows[0]))
     longer = await remote.call(srv, client.usage_since(windows[1]))
@@ -156,4 +160,4 @@ async def read_usage(
                 counted[key.remote_id] = first_counted(
                     counter, answers.near, windows[0], after_scrape
                 )
-    return Reading(counted, _moment(latest), lost)
+    return Reading(counted, _moment(latest), lost, counters)

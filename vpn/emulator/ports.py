@@ -1,6 +1,7 @@
 """Whether a TCP port is taken on loopback, found the way shadowbox finds it: by binding it."""
 
 import errno
+import random
 import socket
 
 LOOPBACK = "127.0.0.1"
@@ -19,3 +20,12 @@ def port_in_use(port: int) -> bool:
                 return True
             raise
     return False
+
+
+def random_free_port() -> int:
+    """A random port nothing holds on loopback, as shadowbox's installer picks one; below
+    Linux's ephemeral range, so an outgoing connection does not take it a moment later."""
+    while True:
+        port = random.randint(1024, 32767)
+        if not port_in_use(port):
+            return port

@@ -9,7 +9,7 @@ from typing import Any
 from vpn.emulator import checks, js
 from vpn.emulator.checks import UNDEFINED, ApiError, KeyParams
 from vpn.emulator.faults import Faults
-from vpn.emulator.ports import port_in_use
+from vpn.emulator.ports import port_in_use, random_free_port
 from vpn.emulator.prometheus import Prometheus
 from vpn.emulator.records import (
     DEFAULT_METHOD,
@@ -49,7 +49,7 @@ class OutlineEmulator:
         self.created_timestamp_ms = int(clock() * 1000)
         self.version = version
         self.hostname = hostname
-        self.port_for_new_keys = port_for_new_keys or random.randint(1024, 65535)
+        self.port_for_new_keys = port_for_new_keys or random_free_port()
         self.metrics_enabled = False
         self.default_limit: int | None = None
         # The experimental metrics endpoint (server >= 1.12); off answers 404 like older ones.

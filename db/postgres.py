@@ -55,12 +55,15 @@ class FairPool:
             self._turns.release()
 
     async def expire_connections(self) -> None:
+        """Replace every connection as it comes back (asyncpg's own, as the ORM calls it)."""
         await self._pool.expire_connections()
 
     async def close(self) -> None:
+        """Close the pool once its connections are back."""
         await self._pool.close()
 
     def terminate(self) -> None:
+        """Close every connection at once."""
         self._pool.terminate()
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from db.models import VPNKey
+from db.models import TrafficBucket, VPNKey
 from domain.context import Context
 from domain.traffic import schedule as schedules
 from domain.traffic.ledger import sync_traffic
@@ -242,3 +242,20 @@ async def test_a_sync_that_waits_for_a_scrape_reads_the_30_day_figures_after_it(
     used = (await VPNKey.get(id=new.id)).traffic_used
     # A new key may be over by its end extrapolation, here 1.5 s of 60 (docs/traffic.md).
     assert 3 * MB <= used <= 3 * MB * (1 + 1.5 / SCRAPE), used
+
+
+async def test_a_server_without_per_interval_metrics_is_booked_from_its_counters(
+    ctx: Context, prometheus: FakeClock, owner, outline_server: RunningEmulator
+) -> None:
+    """Before Outline 1.12 there are no windows to read: the 30-day counters and the
+    ledger's hourly history serve, as on a server that reports exact counts."""
+    emulator = outline_server.emulator
+    emulator.experimental = False
+    key = await new_key(ctx, name="old")
+    emulator.add_traffic(key.remote_id, 300, at=prometheus.time() + 1)  # the first sample
+    await sync_traffic(ctx)
+    prometheus.advance(seconds=400)  # past the wait for shadowbox's cache
+    emulator.add_traffic(key.remote_id, MB, at=prometheus.time() - 200)
+    (report,) = await sync_traffic(ctx)
+    assert report.method == "counters"
+    assert await TrafficBucket.filter(key_id=key.id).exists()  # the history it ages by

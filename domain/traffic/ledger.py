@@ -134,18 +134,16 @@ async def _sync_scraped(
 ) -> bool:
     """Book from Prometheus-scraped metrics (``domain.traffic.scraped``); ``False`` when the
     server cannot give them, so the 30-day counters must do."""
-    report.method = "scrapes"
     if not schedules.view(srv).trusted(ctx.now().timestamp()):
+        report.method = "scrapes"
         return True  # nothing is booked (or re-based) until the cache is known to be ours
     views = [KeyView(k.remote_id, k.usage_baseline, k.created_at) for k in keys]
     reading = await read_usage(ctx, srv, client, views, counters, anchor=srv.last_synced_at)
     if reading is None:
         return False
-    report.counters_reset = reading.lost
-    if reading.counters is not None:
-        counters = reading.counters
+    report.method, report.counters_reset = "scrapes", reading.lost
     samples = [
-        Sample(k, round(reading.counted.get(k.remote_id, 0)), counters.get(k.remote_id, 0))
+        Sample(k, round(reading.counted.get(k.remote_id, 0)), reading.counters.get(k.remote_id, 0))
         for k in keys
     ]
     through = reading.through or srv.last_synced_at or ctx.now()

@@ -46,13 +46,13 @@ class KeyView:
 
 @dataclass
 class Reading:
-    """Bytes per remote id not yet booked, and the scrape they were counted through."""
+    """Bytes per remote id not yet booked, the scrape they were counted through, and the
+    30-day figures they were counted with (read again after waiting for a scrape)."""
 
+    counters: dict[str, int]
     counted: dict[str, float] = field(default_factory=dict)
     through: datetime | None = None
     lost: bool = False
-    # The 30-day figures read again after waiting for a scrape (else the ones given).
-    counters: dict[str, int] | None = None
 
 
 def _moment(value: float) -> datetime:
@@ -111,7 +111,7 @@ async def read_usage(
     except schedules.NotReported:
         return None
     if plan is None:
-        return Reading()  # nobody moved a byte between two scrapes since the anchor
+        return Reading(counters)  # nobody moved a byte between two scrapes since the anchor
     settled = await _settle(ctx, plan, now)
     if settled != now:  # the scrape waited for may be missing from the 30-day figures
         counters = await remote.call(srv, client.usage())
@@ -120,7 +120,7 @@ async def read_usage(
     if seen.failed:
         seen.failed, seen.recovered_at = False, now
     if latest <= seen.recovered_at:
-        return Reading(counters=counters)  # the scrapes missed while it was down may include it
+        return Reading(counters)  # the scrapes missed while it was down may include it
     first = since is None or abs(plan.last(since + plan.interval / 2) - since) > 1
     if first:
         # No anchor yet (or a new schedule): keys the ledger booked before wait for the
@@ -128,11 +128,11 @@ async def read_usage(
         since = latest - 2 * plan.interval
     intervals = plan.between(since, latest)
     if intervals <= 0:
-        return Reading(counters=counters)
+        return Reading(counters)
     near = seen.fresh(window_choices(now, since, plan.interval, MARGIN), now)
     far = seen.fresh(window_choices(now, since, plan.interval, FAR_MARGIN), now)
     if near is None or far is None:
-        return Reading(counters=counters)
+        return Reading(counters)
     windows = (min(near, far), max(near, far))
     shorter = await remote.call(srv, client.usage_since(windows[0]))
     longer = await remote.call(srv, client.usage_since(windows[1]))
@@ -160,4 +160,4 @@ async def read_usage(
                 counted[key.remote_id] = first_counted(
                     counter, answers.near, windows[0], after_scrape
                 )
-    return Reading(counted, _moment(latest), lost, counters)
+    return Reading(counters, counted, _moment(latest), lost)

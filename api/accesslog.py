@@ -13,11 +13,28 @@ import re
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from domain.operations.logs import line_writer
+
 # A path segment this long may be a token or a link secret (ours are 22+ characters).
 _LONG_SEGMENT = re.compile(r"[^/]{17,}")
 _MAX_PATH = 200
 # Set on a request the parser refused (it never reached the router, so it has no route).
 UNPARSED = web.RequestKey("unparsed", bool)
+# The dynamic links' route (``api/views/links.py``): the secret is in the path.
+LINK_ROUTE = "/conf/{secret}"
+_LINK_PATH = re.compile(r"/conf/[^\s?#\"/]+")
+
+
+class HideLinkSecrets(logging.Filter):
+    """Writes ``/conf/{secret}`` for any link path in an access log line, whichever access
+    logger wrote it (aiohttp's default one writes the raw request line; this module's lines
+    never hold one, so they need not pass it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/conf/" in message:
+            record.msg, record.args = _LINK_PATH.sub(LINK_ROUTE, message), ()
+        return True
 
 
 def route_template(request: web.BaseRequest) -> str | None:
@@ -37,18 +54,22 @@ def logged_path(request: web.BaseRequest) -> str:
 
 
 class AccessLogger(AbstractAccessLogger):
-    """``<remote> <method> <route> <status> <milliseconds>ms`` at INFO on ``aiohttp.access``."""
+    """``<remote> <method> <route> <status> <milliseconds>ms`` at INFO on ``aiohttp.access``;
+    written straight to the service's log handler when nothing else listens
+    (``logs.line_writer``), else through ``logging``."""
+
+    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+        super().__init__(logger, log_format)
+        self._write = line_writer(logger, harmless=(HideLinkSecrets,))
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        """Write one line (lazily formatted: nothing is built when INFO is off)."""
-        self.logger.info(
-            "%s %s %s %s %.1fms",
-            request.remote,
-            request.method,
-            logged_path(request),
-            response.status,
-            time * 1000,
-        )
+        """Write one line (only called when INFO is on)."""
+        line = f"{request.remote} {request.method} {logged_path(request)} {response.status}"
+        line += f" {time * 1000:.1f}ms"
+        if self._write is None:
+            self.logger.info("%s", line)
+        else:
+            self._write(line)
 
     @property
     def enabled(self) -> bool:

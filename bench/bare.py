@@ -5,6 +5,7 @@ aiohttp itself costs). ``python -m bench.bare PORT --query DATABASE_URL TG_ID SE
 raw-query anchor: every GET runs the service's one SQL query of
 ``GET api/user/<id>/vpn_keys/<srv>/`` straight on the driver (sqlite3 in the loop thread, or an
 asyncpg pool) and answers its rows as JSON (what Python and this database allow).
+``--reuse-port`` shares PORT with other copies (``SO_REUSEPORT``), as ``serve --workers`` does.
 """
 
 import argparse
@@ -63,10 +64,10 @@ def anchor(url: str, tg_id: int, server: str) -> web.Application:
     return app
 
 
-async def serve(app: web.Application, port: int) -> None:
+async def serve(app: web.Application, port: int, reuse_port: bool) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", port, reuse_port=reuse_port or None).start()
     try:
         await asyncio.Event().wait()
     finally:
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("body_file", nargs="?")
     parser.add_argument("--query", nargs=3, metavar=("DATABASE_URL", "TG_ID", "SERVER"))
+    parser.add_argument("--reuse-port", action="store_true")
     args = parser.parse_args()
     if args.query:
         url, tg_id, server = args.query
@@ -85,7 +87,7 @@ def main() -> None:
     else:
         with open(args.body_file, "rb") as body:
             app = fixed(body.read())
-    run_on_service_loop(serve(app, args.port))
+    run_on_service_loop(serve(app, args.port, args.reuse_port))
 
 
 if __name__ == "__main__":

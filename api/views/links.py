@@ -5,33 +5,21 @@ which the app shows to the user. The route template hides the secret in every lo
 """
 
 import logging
-import re
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
 from api import link_texts
+from api.accesslog import LINK_ROUTE, HideLinkSecrets
 from api.app_keys import CONTEXT, LINK_LIMITER, SETTINGS
 from api.ratelimit import client_address
 from domain.accounts.users import LANGUAGES
 from domain.errors import NotFound
 from domain.links.answers import KeyRefused, answer_link
 
-ROUTE = "/conf/{secret}"
+ROUTE = LINK_ROUTE
 HEADERS = {"Cache-Control": "no-store"}
-_SECRET_IN_PATH = re.compile(r"/conf/[^\s?#\"/]+")
-
-
-class HideLinkSecrets(logging.Filter):
-    """Writes ``/conf/{secret}`` for any link path in an access log line, whichever access
-    logger wrote it (aiohttp's default one writes the raw request line)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "/conf/" in message:
-            record.msg, record.args = _SECRET_IN_PATH.sub(ROUTE, message), ()
-        return True
 
 
 def _json(status: int, body: dict[str, Any], **headers: str) -> web.Response:

@@ -18,11 +18,19 @@ MESSAGE = '127.0.0.1 GET /api/user/{tg_id}/ 200 1.5ms "…"'
 
 @pytest.fixture
 def restored_logging() -> Iterator[None]:
+    """Undo what ``configure_logging`` sets process-wide, for the tests after these."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    gathered = logging.logThreads, logging.logProcesses, logging.logMultiprocessing
+    srcfile = logging._srcfile
+    chatty = {name: logging.getLogger(name).level for name in logs.CHATTY}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    logging.logThreads, logging.logProcesses, logging.logMultiprocessing = gathered
+    logging._srcfile = srcfile
+    for name, was in chatty.items():
+        logging.getLogger(name).setLevel(was)
 
 
 class Harmless(logging.Filter):

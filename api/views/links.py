@@ -18,7 +18,6 @@ from domain.accounts.users import LANGUAGES
 from domain.errors import NotFound
 from domain.links.answers import KeyRefused, answer_link
 
-ROUTE = LINK_ROUTE
 HEADERS = {"Cache-Control": "no-store"}
 
 
@@ -53,7 +52,7 @@ async def get_link(request: web.Request) -> web.Response:
 
 def setup_link_routes(app: web.Application) -> None:
     """Serve the links (only installations with ``PUBLIC_URL`` have any)."""
-    app.router.add_get(ROUTE, get_link)
+    app.router.add_get(LINK_ROUTE, get_link)
     access = logging.getLogger("aiohttp.access")
     if not any(isinstance(f, HideLinkSecrets) for f in access.filters):
         access.addFilter(HideLinkSecrets())

@@ -1,13 +1,17 @@
 """Bot: ``/start`` updates per second through ``Dispatcher.feed_update`` — the production
-dispatcher (``bot.setup.build_dispatcher``; each /start registers a new user: a DB write) vs.
-a bare dispatcher whose /start handler does nothing, in interleaved rounds on the service's
-event loop. A recording session stands in for Telegram.
+dispatcher (``bot.setup.build_dispatcher``; each /start registers a new user: a DB write),
+logging as ``main.py serve`` configures it (aiogram's line per update; and with
+``ACCESS_LOG=false``, without it), vs. a bare dispatcher whose /start handler does nothing,
+in interleaved rounds on the service's event loop. A recording session stands in for
+Telegram; the log goes to /dev/null.
 ``python -m bench.bot_start [--updates 2000] [--rounds 3] [--concurrency 1] [--db both]``
 """
 
 import argparse
 import asyncio
 import itertools
+import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -35,6 +39,7 @@ from bench.common import (
 from bench.dbs import add_synchronous, orm, pg_available, scratch_database, sqlite_synchronous
 from bot.setup import build_dispatcher
 from domain.context import Context
+from domain.operations.logs import configure_logging
 from domain.settings import Settings
 from vpn.pool import BackendPool
 
@@ -90,6 +95,12 @@ def noop_dispatcher() -> Dispatcher:
     return dp
 
 
+def log_as_served(access_log: bool, stream: Any) -> None:
+    """Logging as ``main.py serve`` configures it, with ``ACCESS_LOG`` as given, to ``stream``."""
+    configure_logging(Settings(_env_file=None, access_log=access_log))  # type: ignore[call-arg]
+    logging.getLogger().handlers[0].setStream(stream)
+
+
 async def rate(dp: Dispatcher, bot: Bot, updates: int, concurrency: int, first: int) -> float:
     """Updates per second fed through ``dp``, ``concurrency`` at a time."""
     numbers = itertools.count(first)
@@ -113,31 +124,40 @@ async def run(args: argparse.Namespace) -> list[Figure]:
     bot = Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     settings = Settings(_env_file=None, bot_token=SecretStr(TOKEN))  # type: ignore[call-arg]
     firsts = itertools.count(0, 10**6)  # every round's users are new ones
+    quiet = "/start, ACCESS_LOG=false"
     async with (
         scratch_database(args.db) as scratch,
         orm(sqlite_synchronous(scratch, args.sqlite_synchronous)),
     ):
         pool = BackendPool(timeout=5)
+        start = build_dispatcher(Context(pool=pool), settings)
+        # (dispatcher, aiogram's line per update): the no-op one is aiogram's dispatch alone.
         dispatchers = {
-            "no-op": noop_dispatcher(),
-            "/start": build_dispatcher(Context(pool=pool), settings),
+            "no-op": (noop_dispatcher(), False),
+            "/start": (start, True),
+            quiet: (start, False),
         }
 
-        def measure(dp: Dispatcher, count: int) -> Callable[[], Awaitable[float]]:
+        def measure(name: str, count: int) -> Callable[[], Awaitable[float]]:
+            dp, access_log = dispatchers[name]
+
             async def once() -> float:
+                log_as_served(access_log, devnull)
                 return await rate(dp, bot, count, args.concurrency, next(firsts))
 
             return once
 
-        for dp in dispatchers.values():
-            await measure(dp, 200)()  # warm-up
-        freeze_start_up()  # as ``serve`` does once it listens
-        before = session.calls
-        runs = {name: measure(dp, args.updates) for name, dp in dispatchers.items()}
-        got = await interleaved(args.rounds, runs)
-        replies = session.calls - before
+        with open(os.devnull, "w") as devnull:  # noqa: ASYNC230 (never blocks)
+            for name in dispatchers:
+                await measure(name, 200)()  # warm-up
+            freeze_start_up()  # as ``serve`` does once it listens
+            before = session.calls
+            runs = {name: measure(name, args.updates) for name in dispatchers}
+            got = await interleaved(args.rounds, runs)
+            replies = session.calls - before
+            logging.getLogger().handlers.clear()
         await pool.close()
-    expected = args.rounds * args.updates
+    expected = 2 * args.rounds * args.updates  # one reply per /start
     sync = f" synchronous={args.sqlite_synchronous}" if args.db == "sqlite" else ""
     note = (
         f"({args.db}{sync}, concurrency {args.concurrency}, {args.rounds} rounds of "
@@ -145,8 +165,9 @@ async def run(args: argparse.Namespace) -> list[Figure]:
     )
     ok = replies == expected
     return [
-        rounds_figure("bot", "/start", got["/start"], "updates/s", got["no-op"], "no-op handler",
-                      "≥ 1,000/s", lambda v, r: v >= 1000 and ok, note),
+        rounds_figure("bot", name, got[name], "updates/s", got["no-op"], "no-op handler",
+                      "≥ 1,000/s", lambda v, r: v >= 1000 and ok, note)
+        for name in ("/start", quiet)
     ]  # fmt: skip
 
 

@@ -117,7 +117,9 @@ class Settings(BaseSettings):
         "token is refused by every process within this time (0: check every request)",
     )
     uvloop: bool = Field(True, description="serve on uvloop's event loop when it is installed")
-    access_log: bool = Field(True, description="write one access-log line per API request")
+    access_log: bool = Field(
+        True, description="write one access-log line per API request and per bot update"
+    )
     log_level: str = Field("INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`")
     referral_bonus_days: int = Field(
         7,

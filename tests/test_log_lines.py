@@ -1,6 +1,6 @@
 """``logs.line_writer``: the access log's lines, written without a ``LogRecord``, are the
 lines the configured handler would write; anything else listening gets them through
-``logging``."""
+``logging``. ``ACCESS_LOG`` covers the bot's line per update too."""
 
 import io
 import json
@@ -23,7 +23,7 @@ def restored_logging() -> Iterator[None]:
     handlers, level = root.handlers[:], root.level
     gathered = logging.logThreads, logging.logProcesses, logging.logMultiprocessing
     srcfile = logging._srcfile
-    chatty = {name: logging.getLogger(name).level for name in logs.CHATTY}
+    chatty = {name: logging.getLogger(name).level for name in (*logs.CHATTY, logs.UPDATE_LOG)}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
@@ -107,3 +107,13 @@ def test_a_line_the_stream_refuses_is_dropped_without_an_error() -> None:
     assert write is not None
     stream.close()
     write(MESSAGE)
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_the_bots_line_per_update_follows_the_access_log_setting() -> None:
+    update_log = logging.getLogger(logs.UPDATE_LOG)
+    logs.configure_logging(Settings(_env_file=None, access_log=False))
+    assert not update_log.isEnabledFor(logging.INFO)
+    assert update_log.isEnabledFor(logging.WARNING)  # its errors are still written
+    logs.configure_logging(Settings(_env_file=None))
+    assert update_log.isEnabledFor(logging.INFO)

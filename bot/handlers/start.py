@@ -17,11 +17,9 @@ from domain.audit import tg_actor
 PAYLOAD_MAX = 64  # Telegram's limit for a deep-link payload
 
 
-async def cmd_start(
-    message: Message, command: CommandObject, state: FSMContext, db_user: User | None
-) -> None:
-    """Register or update the user, keep the deep-link payload, show the main menu."""
-    await state.clear()
+async def cmd_start(message: Message, command: CommandObject, db_user: User | None) -> None:
+    """Register or update the user, keep the deep-link payload, show the main menu (an open
+    question was closed by ``CommandClosesQuestion``, as by every command)."""
     payload = command.args[:PAYLOAD_MAX] if command.args else None
     await greet(message, db_user, payload)
 

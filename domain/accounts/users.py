@@ -1,7 +1,8 @@
 """Telegram users: registration, look-up, language and reachability."""
 
+import dataclasses
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -37,6 +38,7 @@ class _Unseen:
 
 
 UNSEEN = _Unseen()
+_PROFILE = tuple(f.name for f in dataclasses.fields(UserProfile) if f.name != "id")
 _ATTEMPTS = 3
 _COLUMNS = ", ".join(User._meta.fields_db_projection.values())
 
@@ -56,23 +58,23 @@ async def upsert_user(
     """
     if not in_range(profile.id, MAX_TG_ID):
         raise Invalid("user id must be a positive Telegram id", field="id")
-    fields = {k: v for k, v in asdict(profile).items() if k != "id"}
+    given = {name: getattr(profile, name) for name in _PROFILE}
     if profile.language_code is None:
-        fields.pop("language_code")
+        given.pop("language_code")
     if start_payload is not None:
-        fields["start_payload"] = start_payload
-    _check_text(fields)
+        given["start_payload"] = start_payload
+    _check_text(given)
     user = await stored_user(profile.id) if isinstance(seen, _Unseen) else seen
     for attempt in range(_ATTEMPTS):  # each retry follows a concurrent change of this user
         if user is None:
-            referrer = await _referrer(fields)  # a query only for a referral link
-            created = await user_writes.create(profile.id, fields, actor, referred_by=referrer)
+            referrer = await _referrer(given)  # a query only for a referral link
+            created = await user_writes.create(profile.id, given, actor, referred_by=referrer)
             if created is not None:
                 return created
         else:
-            changed = {k: v for k, v in fields.items() if getattr(user, k) != v}
+            changed = {k: v for k, v in given.items() if getattr(user, k) != v}
             last = attempt == _ATTEMPTS - 1
-            if not changed or await user_writes.update(user, fields, changed, actor, force=last):
+            if not changed or await user_writes.update(user, given, changed, actor, force=last):
                 return user
         user = await stored_user(profile.id)
     raise Invalid("user could not be saved", field="id")

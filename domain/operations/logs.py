@@ -22,6 +22,9 @@ JSON_RENAMES = {"levelname": "level", "name": "logger"}
 JSON_TIME = "time"
 # Libraries whose INFO lines are noise to an operator ("Tortoise-ORM shutdown").
 CHATTY = ("tortoise",)
+# aiogram's line per bot update ("Update id=… is handled. Duration … ms"): the bot's access
+# log, off with the API's (``ACCESS_LOG=false``); its warnings and errors stay.
+UPDATE_LOG = "aiogram.event"
 
 
 def formatter_for(log_format: str) -> logging.Formatter:
@@ -52,8 +55,10 @@ def configure_logging(settings: Settings, *, one_shot: bool = False) -> None:
     # record cheaper (the logging HOWTO's advice).
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None
+    quiet = max(level, logging.WARNING)
     for name in CHATTY:
-        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+        logging.getLogger(name).setLevel(quiet)
+    logging.getLogger(UPDATE_LOG).setLevel(logging.NOTSET if settings.access_log else quiet)
 
 
 class _Stamps:

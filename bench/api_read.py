@@ -1,9 +1,11 @@
 """API read path: ``GET api/user/<id>/vpn_keys/<srv>/`` (a user with 3 keys) under load, in
-interleaved rounds against two baselines on the same event loop: a bare aiohttp handler
-serving the same JSON from memory, and the raw-query anchor (the same one SQL query in a bare
-handler). The service runs as configured by default (access log on) and with
-``ACCESS_LOG=false``; on PostgreSQL also with ``--workers 2`` (scale-out), against the anchor
-in two processes on one port (what a second process can gain on this machine at all).
+interleaved rounds against baselines on the same event loop: a bare aiohttp handler serving
+the same JSON from memory, the raw-query anchor (the same one SQL query in a bare handler),
+and the service's own read and reply in a bare handler (the service without its HTTP layers:
+what the middlewares, auth, path validation and access log cost). The service runs as
+configured by default (access log on) and with ``ACCESS_LOG=false``; on PostgreSQL also with
+``--workers 2`` (scale-out), against the anchor in two processes on one port (what a second
+process can gain on this machine at all).
 
 ``python -m bench.api_read [--seconds 10] [--rounds 3] [--connections 50] [--db both]``
 """
@@ -102,6 +104,8 @@ async def run(args: argparse.Namespace) -> list[Figure]:
             bare("anchor", "--query", url, str(TG_ID), "alpha")
         )
         targets["anchor"] = (anchor, {})
+        own = bare("view", "--view", url, str(TG_ID), "alpha")
+        targets["view"] = (await stack.enter_async_context(own), {})
         if args.db == "postgres":
             anchors = bare("anchor2", "--query", url, str(TG_ID), "alpha", copies=2)
             targets["anchor ×2"] = (await stack.enter_async_context(anchors), {})
@@ -135,6 +139,11 @@ def figures(args: argparse.Namespace, got: dict[str, list[LoadResult]]) -> list[
                       rps["anchor"], "one raw query, bare handler", note=note),
         rounds_figure("api_read", "raw-query anchor rps", rps["anchor"], "req/s", rps["bare"],
                       "bare aiohttp", note=note),
+        # The service's read and reply with none of its HTTP layers: what those layers cost.
+        rounds_figure("api_read", "view without HTTP layers rps", rps["view"], "req/s",
+                      rps["bare"], "bare aiohttp", note=note),
+        rounds_figure("api_read", "rps vs view without HTTP layers", rps["service"], "req/s",
+                      rps["view"], "the same read, no HTTP layers", note=note),
     ]  # fmt: skip
     quiet = "service, ACCESS_LOG=false"
     found += [

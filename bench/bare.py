@@ -5,6 +5,9 @@ aiohttp itself costs). ``python -m bench.bare PORT --query DATABASE_URL TG_ID SE
 raw-query anchor: every GET runs the service's one SQL query of
 ``GET api/user/<id>/vpn_keys/<srv>/`` straight on the driver (sqlite3 in the loop thread, or an
 asyncpg pool) and answers its rows as JSON (what Python and this database allow).
+``--view DATABASE_URL TG_ID SERVER`` answers with the service's own read and reply
+(``issuing.user_key_rows``, ``keys_reply``) in a bare handler: the service without its HTTP
+layers (middlewares, auth, path validation, access log).
 ``--reuse-port`` shares PORT with other copies (``SO_REUSEPORT``), as ``serve --workers`` does.
 """
 
@@ -18,8 +21,11 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from api.responses import keys_reply
 from bench.common import run_on_service_loop
+from db.connect import close_database, open_database
 from db.reads import sqlite_sql
+from domain.keys import issuing
 from domain.keys.issuing import USER_KEYS_SQL
 
 
@@ -64,6 +70,24 @@ def anchor(url: str, tg_id: int, server: str) -> web.Application:
     return app
 
 
+def view(url: str, tg_id: int, server: str) -> web.Application:
+    """An app whose only handler answers as ``get_user_keys`` does, with no HTTP layers."""
+
+    async def handle(request: web.Request) -> web.Response:
+        found = await issuing.user_key_rows(tg_id, server)
+        return keys_reply(found, f"{len(found)} key(s) of user {tg_id} on server '{server}'")
+
+    async def connect(app: web.Application) -> AsyncIterator[None]:
+        await open_database(url)
+        yield
+        await close_database()
+
+    app = web.Application()
+    app.cleanup_ctx.append(connect)
+    app.router.add_get("/{tail:.*}", handle)
+    return app
+
+
 async def serve(app: web.Application, port: int, reuse_port: bool) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -78,12 +102,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bare")
     parser.add_argument("port", type=int)
     parser.add_argument("body_file", nargs="?")
-    parser.add_argument("--query", nargs=3, metavar=("DATABASE_URL", "TG_ID", "SERVER"))
+    for mode in ("--query", "--view"):
+        parser.add_argument(mode, nargs=3, metavar=("DATABASE_URL", "TG_ID", "SERVER"))
     parser.add_argument("--reuse-port", action="store_true")
     args = parser.parse_args()
     if args.query:
         url, tg_id, server = args.query
         app = anchor(url, int(tg_id), server)
+    elif args.view:
+        url, tg_id, server = args.view
+        app = view(url, int(tg_id), server)
     else:
         with open(args.body_file, "rb") as body:
             app = fixed(body.read())

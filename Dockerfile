@@ -22,6 +22,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY main.py ./
 COPY api ./api
 COPY bot ./bot
+COPY cli ./cli
 COPY db ./db
 COPY domain ./domain
 COPY vpn ./vpn

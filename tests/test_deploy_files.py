@@ -103,6 +103,14 @@ def test_the_dockerfile_builds_a_slim_non_root_image_with_a_healthcheck() -> Non
     assert {".git", ".venv", "tests", ".env"} <= set(ignored)
 
 
+def test_the_image_and_the_package_hold_every_package_of_the_service() -> None:
+    packages = {init.parent.name for init in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    copied = set(re.findall(r"^COPY (\S+) ", (ROOT / "Dockerfile").read_text(), re.M))
+    assert packages <= copied
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert {f"{name}*" for name in packages} <= set(found["packages"]["find"]["include"])
+
+
 def test_the_dockerfile_installs_exactly_the_project_dependencies(tmp_path: Path) -> None:
     line = next(
         line for line in (ROOT / "Dockerfile").read_text().splitlines() if "tomllib" in line

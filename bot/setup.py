@@ -1,4 +1,4 @@
-"""Building the bot: dispatcher, Bot client, commands, and attaching it to the aiohttp app."""
+"""Building the bot: dispatcher, commands, and attaching it to the aiohttp app."""
 
 import asyncio
 import hashlib
@@ -9,10 +9,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
@@ -22,6 +18,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiohttp import web
 
+from bot.client import create_bot
 from bot.errors import on_error, redact
 from bot.handlers import admin, buy, fallback, invite, keys, language, payments, start, trial
 from bot.handlers import help as connect_help
@@ -90,19 +87,6 @@ def build_dispatcher(
         fallback.create_router(),  # last: what nothing else took
     )
     return dp
-
-
-def create_bot(settings: Settings) -> Bot:
-    """The Bot client, on a custom Bot API server when ``TELEGRAM_API_BASE`` is set."""
-    if settings.bot_token is None:
-        raise ValueError("BOT_TOKEN is not set")
-    api = settings.telegram_api_base
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api)) if api else AiohttpSession()
-    return Bot(
-        settings.bot_token.get_secret_value(),
-        session=session,
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-    )
 
 
 def bot_commands() -> list[BotCommand]:

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
+from bot.client import create_bot
 from bot.errors import redact
 from domain.billing.gateway import StarsGateway, StarsRefused
 from domain.settings import Settings
@@ -45,8 +46,6 @@ async def open_stars(settings: Settings) -> AsyncIterator[StarsGateway | None]:
     if settings.bot_token is None:
         yield None
         return
-    from bot.setup import create_bot  # bot.setup imports the handlers, which import this
-
     bot = create_bot(settings)
     try:
         yield TelegramStars(bot)

@@ -33,10 +33,10 @@ from bot.callbacks import (
     KeyCB,
     TrialCB,
 )
+from bot.client import create_bot
 from bot.setup import (
     build_dispatcher,
     build_storage,
-    create_bot,
     webhook_path,
     webhook_secret,
     webhook_target,

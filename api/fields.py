@@ -45,6 +45,19 @@ def text(max_length: int) -> Any:
     return Annotated[str, StringConstraints(max_length=max_length, pattern=NO_NUL)]
 
 
+def _utc_moment(value: str, *, days_after: int) -> datetime:
+    """An RFC 3339 date-time in UTC, or UTC midnight ``days_after`` a bare date."""
+    try:
+        if _DATE.fullmatch(value):
+            day = date.fromisoformat(value) + timedelta(days=days_after)
+            return datetime.combine(day, time(), UTC)
+        if _DATE_TIME.fullmatch(value):
+            return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except ValueError:
+        raise ValueError("not a real calendar date or time") from None
+    raise ValueError("must be YYYY-MM-DD or an RFC 3339 date-time such as 2026-12-31T12:00:00Z")
+
+
 def parse_valid_until(value: object) -> datetime | None:
     """A UTC datetime from an RFC 3339 date-time, or the end of a bare date's UTC day."""
     if value is None:
@@ -53,15 +66,8 @@ def parse_valid_until(value: object) -> datetime | None:
         raise ValueError("must be a date (YYYY-MM-DD), a date-time with a timezone, or null")
     if not re.match(YEAR, value):
         raise ValueError("year must be between 1970 and 8999")
-    try:
-        if _DATE.fullmatch(value):
-            # Valid through the whole UTC day: the key stops at the next midnight.
-            return datetime.combine(date.fromisoformat(value) + timedelta(days=1), time(), UTC)
-        if _DATE_TIME.fullmatch(value):
-            return datetime.fromisoformat(value.upper()).astimezone(UTC)
-    except ValueError:
-        raise ValueError("not a real calendar date or time") from None
-    raise ValueError("must be YYYY-MM-DD or an RFC 3339 date-time such as 2026-12-31T12:00:00Z")
+    # Valid through the whole UTC day: the key stops at the next midnight.
+    return _utc_moment(value, days_after=1)
 
 
 _VALID_UNTIL_SCHEMA = {
@@ -87,14 +93,7 @@ def parse_moment(value: object) -> datetime | None:
         return None
     if not isinstance(value, str) or not re.match(YEAR, value):
         raise ValueError("must be YYYY-MM-DD or an RFC 3339 date-time; years 1970-8999")
-    try:
-        if _DATE.fullmatch(value):
-            return datetime.combine(date.fromisoformat(value), time(), UTC)
-        if _DATE_TIME.fullmatch(value):
-            return datetime.fromisoformat(value.upper()).astimezone(UTC)
-    except ValueError:
-        raise ValueError("not a real calendar date or time") from None
-    raise ValueError("must be YYYY-MM-DD or an RFC 3339 date-time such as 2026-12-31T12:00:00Z")
+    return _utc_moment(value, days_after=0)
 
 
 Moment = Annotated[

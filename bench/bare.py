@@ -26,7 +26,6 @@ from bench.common import run_on_service_loop
 from db.connect import close_database, open_database
 from db.reads import sqlite_sql
 from domain.keys import issuing
-from domain.keys.issuing import USER_KEYS_SQL
 
 
 def fixed(body: bytes) -> web.Application:
@@ -46,9 +45,10 @@ def anchor(url: str, tg_id: int, server: str) -> web.Application:
 
     async def rows() -> list[Any]:
         if "sqlite" in state:
-            cursor = state["sqlite"].execute(sqlite_sql(USER_KEYS_SQL), (tg_id, server))
+            cursor = state["sqlite"].execute(sqlite_sql(issuing.USER_KEYS_SQL), (tg_id, server))
             return [dict(row) for row in cursor.fetchall()]
-        return [dict(row) for row in await state["pool"].fetch(USER_KEYS_SQL, tg_id, server)]
+        found = await state["pool"].fetch(issuing.USER_KEYS_SQL, tg_id, server)
+        return [dict(row) for row in found]
 
     async def handle(request: web.Request) -> web.Response:
         body = orjson.dumps({"status": 200, "vpn_keys": await rows()}, option=orjson.OPT_UTC_Z)

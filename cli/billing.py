@@ -28,7 +28,7 @@ def _plan_changes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """``plan add|list|update|retire``, ``promo add|list|retire``, ``payment list|refund``."""
+    """The ``plan``, ``promo`` and ``payment`` subcommands."""
     plan = sub.add_parser("plan", help="manage the plans on sale").add_subparsers(
         dest="action", required=True
     )
